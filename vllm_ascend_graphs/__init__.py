@@ -1,0 +1,47 @@
+"""vllm-ascend-graphs: one registry, selector and runtime for vLLM's graph paths on Ascend.
+
+The public API is imported lazily, so `import vllm_ascend_graphs` stays light: no torch, no
+torch_npu, no vllm, not even pluggy until a name that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "select": "selection",
+    "Selection": "selection",
+    "Attempt": "selection",
+    "current_environment": "selection",
+    "GraphRequest": "config",
+    "Environment": "environment",
+    "ModelInfo": "models",
+    "CUDAGraphMode": "modes",
+    "AttentionSupport": "modes",
+    "Assumptions": "assumptions",
+    "GraphBackend": "backends.base",
+    "Plan": "backends.base",
+    "Probe": "backends.base",
+    "hookimpl": "hooks.specs",
+    "get_registry": "hooks.registry",
+    "GraphConfigError": "errors",
+    "BackendUnavailableError": "errors",
+    "BackendConflictError": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,138 @@
+"""`--assume KEY=VALUE` and `VLLM_ASCEND_GRAPHS_ASSUME`: plan a deployment from another machine.
+
+An assumption replaces a probed fact about the environment or the model. Each key has one parser,
+so an unknown key or a bad value is an error that lists what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .environment import DEVICES, SOCS, Environment
+from .errors import GraphConfigError, did_you_mean, invalid
+from .models import ModelInfo
+from .modes import AttentionSupport
+
+ENV_VAR = "VLLM_ASCEND_GRAPHS_ASSUME"
+ABSENT = "absent"
+ASSUMED = "assumed"
+
+
+def _choice(choices: Iterable[str]) -> Callable[[str, str], str]:
+    by_upper = {c.upper(): c for c in choices}
+
+    def parse(key: str, value: str) -> str:
+        if value.upper() in by_upper:
+            return by_upper[value.upper()]
+        raise invalid(key, value, ", ".join(by_upper.values()), choices=by_upper.values())
+
+    return parse
+
+
+def _count(minimum: int) -> Callable[[str, str], int]:
+    def parse(key: str, value: str) -> int:
+        if value.isdigit() and int(value) >= minimum:
+            return int(value)
+        raise invalid(key, value, f"an integer >= {minimum}")
+
+    return parse
+
+
+def _flag(key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise invalid(key, value, "true or false (1/0, yes/no)")
+
+
+def _version(key: str, value: str) -> str | None:
+    if value.lower() == ABSENT:
+        return None
+    if value and all(c.isalnum() or c in ".+-_" for c in value):
+        return value
+    raise invalid(key, value, f"a version such as 2.10.0, or {ABSENT!r}")
+
+
+def _attention(key: str, value: str) -> AttentionSupport:
+    return AttentionSupport.parse(value, key)
+
+
+ENVIRONMENT_KEYS: dict[str, Callable[[str, str], object]] = {
+    "device": _choice(DEVICES),
+    "soc": _choice(SOCS),
+    "torch_npu": _version,
+    "cann": _version,
+    "xlite": _version,
+    "tp": _count(1),
+    "pp": _count(1),
+    "dp": _count(1),
+    "dcp": _count(1),
+    "pcp": _count(1),
+    "spec_tokens": _count(0),
+    "launch_blocking": _flag,
+}
+MODEL_KEYS: dict[str, Callable[[str, str], object]] = {
+    "encoder_decoder": _flag,
+    "attention": _attention,
+}
+ALL_KEYS = (*ENVIRONMENT_KEYS, *MODEL_KEYS)
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """Parsed assumptions: environment fields and model fields to override."""
+
+    environment: Mapping[str, object] = field(default_factory=dict)
+    model: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, specs: Iterable[str], source: str = "--assume") -> Assumptions:
+        """Parse `KEY=VALUE` items; each spec may hold several, comma-separated."""
+        environment: dict[str, object] = {}
+        model: dict[str, object] = {}
+        for spec in specs:
+            for item in filter(None, (part.strip() for part in spec.split(","))):
+                key, sep, value = (part.strip() for part in item.partition("="))
+                key = key.lower()
+                if not sep or not value:
+                    raise GraphConfigError(f"{source}: got {item!r}; allowed: KEY=VALUE with KEY one of {', '.join(ALL_KEYS)}")
+                if key in ENVIRONMENT_KEYS:
+                    environment[key] = ENVIRONMENT_KEYS[key](f"{source} {key}", value)
+                elif key in MODEL_KEYS:
+                    model[key] = MODEL_KEYS[key](f"{source} {key}", value)
+                else:
+                    raise GraphConfigError(
+                        f"{source}: unknown key {key!r};{did_you_mean(key, ALL_KEYS)} allowed: {', '.join(ALL_KEYS)}"
+                    )
+        return cls(environment, model)
+
+    @classmethod
+    def from_environ(cls) -> Assumptions:
+        return cls.parse([os.environ.get(ENV_VAR, "")], source=ENV_VAR)
+
+    def merged(self, later: Assumptions) -> Assumptions:
+        """These assumptions with `later`'s values taking precedence."""
+        return Assumptions({**self.environment, **later.environment}, {**self.model, **later.model})
+
+    def apply_to_environment(self, env: Environment) -> Environment:
+        changes = dict(self.environment)
+        if "launch_blocking" in changes:
+            changes["launch_blocking"] = bool(changes["launch_blocking"])
+        if changes.get("device") == "npu" and "torch_npu" not in changes:
+            changes["torch_npu"] = env.torch_npu or ASSUMED
+        if "torch_npu" in changes:
+            changes["torch_npu_error"] = None
+            changes["npugraph_ex"] = changes["torch_npu"] is not None
+        if "xlite" in changes:
+            changes["xlite_error"] = None
+        if not changes:
+            return env
+        return env.replace(**changes, assumed=env.assumed | set(self.environment) | (set(changes) & {"torch_npu"}))
+
+    def apply_to_model(self, model: ModelInfo) -> ModelInfo:
+        changes = {("attention_support" if k == "attention" else k): v for k, v in self.model.items()}
+        return model.replace(**changes) if changes else model

@@ -1,0 +1,156 @@
+"""Where the model runs: device, Ascend SoC, library versions, parallel sizes.
+
+Probing is cheap and safe on any machine: the device is read from device nodes, versions from
+package metadata, and torch_npu / xlite are really imported (guarded) only on a machine with an
+NPU, because an installed torch_npu without CANN breaks `import torch` (facts section 6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import glob
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+from dataclasses import dataclass, field
+
+DEVICES = ("npu", "cuda", "cpu")
+SOCS = ("910", "910B", "910_93", "310P", "950")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Facts about the machine and the deployment that decide which graph paths can run."""
+
+    device: str = "cpu"
+    soc: str | None = None
+    torch: str | None = None
+    torch_npu: str | None = None
+    torch_npu_error: str | None = None  # why an installed torch_npu cannot serve graphs
+    cann: str | None = None
+    xlite: str | None = None
+    xlite_error: str | None = None  # why an installed xlite cannot be imported
+    npugraph_ex: bool = False
+    torchair: bool = False
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    dcp: int = 1
+    pcp: int = 1
+    spec_tokens: int = 0
+    launch_blocking: bool = False
+    assumed: frozenset[str] = field(default_factory=frozenset)  # keys set by --assume, not probed
+
+    @property
+    def context_parallel(self) -> bool:
+        return self.dcp > 1 or self.pcp > 1
+
+    def replace(self, **changes: object) -> Environment:
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line for `explain`; assumed values are marked with `*`."""
+
+        def show(key: str, value: object) -> str:
+            return f"{key} {value}{'*' if key in self.assumed else ''}"
+
+        parts = [show("device", self.device)]
+        if self.soc:
+            parts.append(show("soc", self.soc))
+        parts.append(show("torch_npu", self.torch_npu or "absent"))
+        parts.append(show("xlite", self.xlite or "absent"))
+        parts.append(", ".join(show(k, getattr(self, k)) for k in ("tp", "pp", "dp", "dcp", "pcp")))
+        if self.spec_tokens:
+            parts.append(show("spec_tokens", self.spec_tokens))
+        return ", ".join(parts)
+
+
+@functools.cache
+def probe_environment() -> Environment:
+    """The real environment of this process, probed once."""
+    device = _detect_device()
+    env = Environment(
+        device=device,
+        torch=_version("torch"),
+        torch_npu=_version("torch_npu") or _version("torch-npu"),
+        cann=_cann_version(),
+        xlite=_version("xlite"),
+        launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
+    )
+    if device == "npu":
+        env = _probe_npu_stack(env)
+    return env
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _detect_device() -> str:
+    """Read device nodes: no driver library is loaded and no framework is imported."""
+    if glob.glob("/dev/davinci[0-9]*"):
+        return "npu"
+    if os.path.exists("/dev/nvidia0") or glob.glob("/proc/driver/nvidia/gpus/*"):
+        return "cuda"
+    return "cpu"
+
+
+def _cann_version() -> str | None:
+    homes = [os.environ.get("ASCEND_TOOLKIT_HOME"), os.environ.get("ASCEND_HOME_PATH"),
+             "/usr/local/Ascend/ascend-toolkit/latest"]
+    for home in filter(None, homes):
+        for info in glob.glob(os.path.join(home, "*", "ascend_toolkit_install.info")):
+            try:
+                with open(info, encoding="utf-8") as fh:
+                    match = re.search(r"^version=(\S+)", fh.read(), re.MULTILINE)
+            except OSError:
+                continue
+            if match:
+                return match.group(1)
+    return None
+
+
+def _probe_npu_stack(env: Environment) -> Environment:
+    """Import torch_npu and xlite for real (guarded); on an NPU machine only."""
+    changes: dict[str, object] = {}
+    if env.torch_npu is None:
+        changes["torch_npu_error"] = "torch_npu is not installed"
+    else:
+        try:
+            import torch_npu  # noqa: F401
+
+            import torch
+
+            if not all(hasattr(torch.npu, api) for api in ("NPUGraph", "graph", "graph_pool_handle")):
+                changes["torch_npu_error"] = f"torch_npu {env.torch_npu} has no NPU graph API (torch.npu.NPUGraph)"
+            changes["soc"] = soc_from_device_name(torch.npu.get_device_name(0))
+            changes["npugraph_ex"] = importlib.util.find_spec("npugraph_ex") is not None
+            changes["torchair"] = importlib.util.find_spec("torchair") is not None
+        except (ImportError, RuntimeError, OSError, AttributeError) as exc:
+            changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {_first_line(exc)}"
+    if env.xlite is not None:
+        try:
+            importlib.import_module("xlite")
+        except (ImportError, RuntimeError, OSError) as exc:
+            changes["xlite_error"] = f"xlite {env.xlite} is installed but not importable: {_first_line(exc)}"
+    return env.replace(**changes)
+
+
+def soc_from_device_name(name: str) -> str | None:
+    """Map torch_npu's device name (e.g. `Ascend910B2`, `Ascend910_9391`) to a SoC family."""
+    upper = name.upper().replace("ASCEND", "")
+    for prefix, soc in (("910_93", "910_93"), ("910B", "910B"), ("310P", "310P"), ("950", "950"), ("910", "910")):
+        if upper.startswith(prefix):
+            return soc
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -1,0 +1,41 @@
+"""The error types of the project: one per kind of failure a user must act on."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GraphConfigError(ValueError):
+    """Bad input or a request that cannot be honoured.
+
+    Every message names what was wrong (the key path and the bad value) and what is allowed,
+    so that a user can fix their configuration from the message alone.
+    """
+
+
+class BackendUnavailableError(GraphConfigError):
+    """A backend the user asked for cannot serve here and fallback is off."""
+
+
+class BackendConflictError(RuntimeError):
+    """Two plugins registered the same backend name or alias."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ` did you mean 'x'?` suffix when one of `choices` is close to `word`, else ``""``."""
+    close = difflib.get_close_matches(str(word).lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
+    return f" did you mean {close[0]!r}?" if close else ""
+
+
+def invalid(key: str, value: object, allowed: str, *, choices: Iterable[str] = ()) -> GraphConfigError:
+    """Build the standard message: ``key: got <value>; allowed: <allowed>``."""
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    return GraphConfigError(f"{key}: got {_show(value)};{hint} allowed: {allowed}")
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} ({type(value).__name__})" if not isinstance(value, str) else text

@@ -1,0 +1,139 @@
+"""What is being run: the model's architecture and the traits that decide its graph path."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphConfigError
+from .modes import AttentionSupport
+
+FAMILIES = ("llama", "qwen-dense", "qwen-moe", "qwen3-vl", "deepseek-mla", "glm-moe", "minimax", "other")
+
+STANDARD_ATTENTION = "AscendAttentionBackend"
+MLA_ATTENTION = "AscendMLABackend"
+SPARSE_ATTENTION = "AscendSFABackend"
+LINEAR_ATTENTION = "GDN (linear attention)"
+MINIMAX_ATTENTION = "MiniMax MSA"
+
+# Declared full-graph support of each Ascend attention backend (guide, "Attention backend
+# compatibility"): MLA and sparse/linear attention limit full graphs to uniform batches.
+ATTENTION_SUPPORT = {
+    STANDARD_ATTENTION: AttentionSupport.ALWAYS,
+    MLA_ATTENTION: AttentionSupport.UNIFORM_BATCH,
+    SPARSE_ATTENTION: AttentionSupport.UNIFORM_BATCH,
+    LINEAR_ATTENTION: AttentionSupport.UNIFORM_BATCH,
+    MINIMAX_ATTENTION: AttentionSupport.UNIFORM_BATCH,
+}
+
+
+@dataclass(frozen=True)
+class _Traits:
+    family: str
+    moe: bool = False
+    vision: bool = False
+    encoder_decoder: bool = False
+    attention: str = STANDARD_ATTENTION
+
+
+KNOWN_ARCHITECTURES: dict[str, _Traits] = {
+    "LlamaForCausalLM": _Traits("llama"),
+    "Qwen2ForCausalLM": _Traits("qwen-dense"),
+    "Qwen3ForCausalLM": _Traits("qwen-dense"),
+    "Qwen2MoeForCausalLM": _Traits("qwen-moe", moe=True),
+    "Qwen3MoeForCausalLM": _Traits("qwen-moe", moe=True),
+    "Qwen3NextForCausalLM": _Traits("qwen-moe", moe=True, attention=LINEAR_ATTENTION),
+    "Qwen3VLForConditionalGeneration": _Traits("qwen3-vl", vision=True),
+    "Qwen3VLMoeForConditionalGeneration": _Traits("qwen3-vl", moe=True, vision=True),
+    "DeepseekV2ForCausalLM": _Traits("deepseek-mla", moe=True, attention=MLA_ATTENTION),
+    "DeepseekV3ForCausalLM": _Traits("deepseek-mla", moe=True, attention=MLA_ATTENTION),
+    "DeepseekV32ForCausalLM": _Traits("deepseek-mla", moe=True, attention=SPARSE_ATTENTION),
+    "Glm4MoeForCausalLM": _Traits("glm-moe", moe=True),
+    "GlmMoeDsaForCausalLM": _Traits("glm-moe", moe=True, attention=SPARSE_ATTENTION),
+    "MiniMaxM2ForCausalLM": _Traits("minimax", moe=True, attention=MINIMAX_ATTENTION),
+    "MiniMaxText01ForCausalLM": _Traits("minimax", moe=True, attention=MINIMAX_ATTENTION),
+    "WhisperForConditionalGeneration": _Traits("other", encoder_decoder=True),
+    "BartForConditionalGeneration": _Traits("other", encoder_decoder=True),
+}
+
+_MOE_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model traits graph selection depends on."""
+
+    architecture: str = "unknown"
+    family: str = "other"
+    encoder_decoder: bool = False
+    moe: bool = False
+    vision: bool = False
+    attention_backend: str = STANDARD_ATTENTION
+    attention_support: AttentionSupport = AttentionSupport.ALWAYS
+
+    @classmethod
+    def from_architecture(cls, architecture: str) -> ModelInfo:
+        """Traits known for an architecture name such as `Qwen3ForCausalLM`."""
+        traits = KNOWN_ARCHITECTURES.get(architecture, _Traits("other"))
+        return cls(
+            architecture=architecture,
+            family=traits.family,
+            encoder_decoder=traits.encoder_decoder,
+            moe=traits.moe,
+            vision=traits.vision,
+            attention_backend=traits.attention,
+            attention_support=ATTENTION_SUPPORT[traits.attention],
+        )
+
+    @classmethod
+    def from_config_dict(cls, config: Mapping[str, Any]) -> ModelInfo:
+        """From a `config.json` as a dict; the config's own fields refine the architecture's traits."""
+        architectures = config.get("architectures") or []
+        if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
+            raise GraphConfigError(f"config.json architectures: got {architectures!r}; allowed: a list of names")
+        info = cls.from_architecture(architectures[0] if architectures else "unknown")
+        text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else {}
+        merged = {**text, **config}
+        attention = info.attention_backend
+        if merged.get("kv_lora_rank"):
+            attention = SPARSE_ATTENTION if merged.get("index_topk") else MLA_ATTENTION
+        return dataclasses.replace(
+            info,
+            encoder_decoder=info.encoder_decoder or bool(merged.get("is_encoder_decoder")),
+            moe=info.moe or any(isinstance(merged.get(k), int) and merged[k] > 0 for k in _MOE_KEYS),
+            vision=info.vision or "vision_config" in config,
+            attention_backend=attention,
+            attention_support=ATTENTION_SUPPORT[attention],
+        )
+
+    @classmethod
+    def from_directory(cls, path: str | Path) -> ModelInfo:
+        """From a local model directory holding `config.json`."""
+        config_path = Path(path) / "config.json"
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise GraphConfigError(f"--model: no config.json in {str(path)!r}; allowed: a local model directory") from None
+        except (OSError, ValueError) as exc:
+            raise GraphConfigError(f"--model: cannot read {str(config_path)!r}: {exc}") from None
+        if not isinstance(config, dict):
+            raise GraphConfigError(f"--model: {str(config_path)!r} is not a JSON object")
+        return cls.from_config_dict(config)
+
+    @classmethod
+    def from_hf_config(cls, hf_config: Any) -> ModelInfo:
+        """From a transformers `PretrainedConfig` (or anything with `to_dict()`)."""
+        return cls.from_config_dict(hf_config.to_dict())
+
+    def replace(self, **changes: object) -> ModelInfo:
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        traits = [t for t, on in (("MoE", self.moe), ("vision", self.vision), ("encoder-decoder", self.encoder_decoder)) if on]
+        extra = f", {', '.join(traits)}" if traits else ""
+        return (f"{self.architecture} (family {self.family}{extra}; attention {self.attention_backend}: "
+                f"{self.attention_support.name})")

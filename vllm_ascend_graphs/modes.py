@@ -1,0 +1,266 @@
+"""Graph-mode resolution: the guide's tables and the narrowing rules, as pure functions.
+
+Nothing here probes the machine or reads configuration: every input is an argument, so each
+rule can be table-tested, and every adjustment comes back as a note that says why.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import invalid
+
+if TYPE_CHECKING:
+    from .config import GraphRequest
+    from .environment import Environment
+    from .models import ModelInfo
+
+
+class CUDAGraphMode(enum.Enum):
+    """vLLM's graph modes. A two-part mode is (decode-batch mode, mixed-batch mode)."""
+
+    NONE = "NONE"
+    PIECEWISE = "PIECEWISE"
+    FULL = "FULL"
+    FULL_DECODE_ONLY = "FULL_DECODE_ONLY"
+    FULL_AND_PIECEWISE = "FULL_AND_PIECEWISE"
+
+    @classmethod
+    def parse(cls, value: object, key: str) -> CUDAGraphMode:
+        """Accept a mode name in any case, or any enum whose `.name` is a mode (vLLM's own)."""
+        name = getattr(value, "name", value)
+        if isinstance(name, str) and name.strip().upper() in cls.__members__:
+            return cls[name.strip().upper()]
+        raise invalid(key, value, ", ".join(cls.__members__), choices=cls.__members__)
+
+    @property
+    def decode_mode(self) -> CUDAGraphMode:
+        """The mode used for uniform decode batches."""
+        return _DECODE_PART.get(self, self)
+
+    @property
+    def mixed_mode(self) -> CUDAGraphMode:
+        """The mode used for mixed prefill/decode batches."""
+        return _MIXED_PART.get(self, self)
+
+    @property
+    def needs_piecewise_compilation(self) -> bool:
+        return CUDAGraphMode.PIECEWISE in (self.decode_mode, self.mixed_mode)
+
+
+_DECODE_PART = {
+    CUDAGraphMode.FULL_DECODE_ONLY: CUDAGraphMode.FULL,
+    CUDAGraphMode.FULL_AND_PIECEWISE: CUDAGraphMode.FULL,
+}
+_MIXED_PART = {
+    CUDAGraphMode.FULL_DECODE_ONLY: CUDAGraphMode.NONE,
+    CUDAGraphMode.FULL_AND_PIECEWISE: CUDAGraphMode.PIECEWISE,
+}
+
+DEFAULT_MODE = CUDAGraphMode.FULL_AND_PIECEWISE
+NPUGRAPH_EX_MODES = (CUDAGraphMode.FULL, CUDAGraphMode.FULL_DECODE_ONLY)
+
+
+class AttentionSupport(enum.IntEnum):
+    """How far an attention backend supports full graphs (upstream `AttentionCGSupport`)."""
+
+    NEVER = 0
+    UNIFORM_SINGLE_TOKEN_DECODE = 1
+    UNIFORM_BATCH = 2
+    ALWAYS = 3
+
+    @classmethod
+    def parse(cls, value: object, key: str) -> AttentionSupport:
+        if isinstance(value, str) and value.strip().upper() in cls.__members__:
+            return cls[value.strip().upper()]
+        raise invalid(key, value, ", ".join(cls.__members__), choices=cls.__members__)
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """The effective graph settings for one backend, with a note for every adjustment."""
+
+    cudagraph_mode: CUDAGraphMode
+    npugraph_ex: bool
+    static_kernel: bool
+    capture_sizes: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+
+def narrow_mode(
+    mode: CUDAGraphMode,
+    *,
+    enforce_eager: bool = False,
+    compiling: bool = True,
+    encoder_decoder: bool = False,
+    context_parallel: bool = False,
+    attention: AttentionSupport = AttentionSupport.ALWAYS,
+    attention_backend: str = "the attention backend",
+    spec_tokens: int = 0,
+) -> tuple[CUDAGraphMode, list[str]]:
+    """Apply the narrowing rules in order; return the effective mode and one note per change.
+
+    Upstream raises when attention never supports full graphs; here anything that can run
+    eagerly narrows instead, and says so.
+    """
+    notes: list[str] = []
+
+    def narrow(to: CUDAGraphMode, why: str) -> CUDAGraphMode:
+        notes.append(f"cudagraph_mode {mode.name} -> {to.name}: {why}")
+        return to
+
+    # Without piecewise compilation the only graphs left are full ones, or none.
+    piecewise_or_none = CUDAGraphMode.PIECEWISE if compiling else CUDAGraphMode.NONE
+
+    if enforce_eager and mode is not CUDAGraphMode.NONE:
+        mode = narrow(CUDAGraphMode.NONE, "enforce_eager=True turns graphs off")
+    if encoder_decoder and mode in (CUDAGraphMode.FULL_AND_PIECEWISE, CUDAGraphMode.FULL):
+        mode = narrow(piecewise_or_none, "encoder-decoder models do not support full graphs on Ascend")
+    if mode.needs_piecewise_compilation and not compiling:
+        to = CUDAGraphMode.FULL_DECODE_ONLY if mode.decode_mode is CUDAGraphMode.FULL else CUDAGraphMode.NONE
+        mode = narrow(to, "piecewise graphs need vLLM's piecewise compilation (VLLM_COMPILE), which is off")
+    if context_parallel and mode is CUDAGraphMode.FULL:
+        to = CUDAGraphMode.FULL_AND_PIECEWISE if compiling else CUDAGraphMode.FULL_DECODE_ONLY
+        mode = narrow(
+            to,
+            "context parallel (dcp or pcp > 1) does not support FULL graphs for mixed batches yet; "
+            "uniform decode batches keep full graphs",
+        )
+    if mode.mixed_mode is CUDAGraphMode.FULL and attention < AttentionSupport.ALWAYS:
+        if attention is AttentionSupport.NEVER:
+            to = piecewise_or_none
+        else:
+            to = CUDAGraphMode.FULL_DECODE_ONLY
+        mode = narrow(
+            to,
+            f"{attention_backend} supports full graphs only for {_support_text(attention)}; "
+            "mixed prefill/decode batches cannot be captured whole",
+        )
+    if mode.decode_mode is CUDAGraphMode.FULL and attention is AttentionSupport.NEVER:
+        mode = narrow(piecewise_or_none, f"{attention_backend} never supports full graphs")
+    if mode.decode_mode is CUDAGraphMode.FULL and spec_tokens > 0 and attention < AttentionSupport.UNIFORM_BATCH:
+        mode = narrow(
+            piecewise_or_none,
+            f"speculative decoding ({spec_tokens} tokens) decodes more than one token per request, "
+            f"and {attention_backend} supports full graphs only for {_support_text(attention)}",
+        )
+    return mode, notes
+
+
+def _support_text(level: AttentionSupport) -> str:
+    return {
+        AttentionSupport.NEVER: "no batches (NEVER)",
+        AttentionSupport.UNIFORM_SINGLE_TOKEN_DECODE: "single-token decode batches (UNIFORM_SINGLE_TOKEN_DECODE)",
+        AttentionSupport.UNIFORM_BATCH: "uniform batches (UNIFORM_BATCH)",
+        AttentionSupport.ALWAYS: "all batches (ALWAYS)",
+    }[level]
+
+
+def resolve_npugraph_ex(
+    mode: CUDAGraphMode,
+    *,
+    enable_npugraph_ex: bool | None,
+    enable_static_kernel: bool | None,
+    soc: str | None = None,
+) -> tuple[bool, bool, list[str]]:
+    """Npugraph_ex runs only in FULL / FULL_DECODE_ONLY; static kernel needs Npugraph_ex.
+
+    `None` means "not set by the user". Returns (npugraph_ex, static_kernel, notes).
+    """
+    notes: list[str] = []
+    npugraph_ex = enable_npugraph_ex is not False and mode in NPUGRAPH_EX_MODES
+    if enable_npugraph_ex and not npugraph_ex:
+        notes.append(
+            f"enable_npugraph_ex=true has no effect in {mode.name}: Npugraph_ex runs only in "
+            "FULL and FULL_DECODE_ONLY"
+        )
+    if npugraph_ex and soc == "310P":
+        npugraph_ex = False
+        notes.append("Npugraph_ex is off on Ascend 310P, which does not support it")
+    static_kernel = bool(enable_static_kernel) and npugraph_ex
+    if enable_static_kernel and not static_kernel:
+        notes.append("enable_static_kernel=true has no effect: static kernel needs Npugraph_ex, which is off")
+    return npugraph_ex, static_kernel, notes
+
+
+MAX_DEFAULT_CAPTURE_SIZE = 512
+REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newer driver lifts it
+
+
+def default_capture_sizes(max_size: int) -> tuple[int, ...]:
+    """vLLM's default list: 1, 2, 4, multiples of 8 below 256, then multiples of 16."""
+    sizes = [1, 2, 4, *range(8, 256, 8), *range(256, max_size + 1, 16)]
+    return tuple(s for s in sizes if s <= max_size)
+
+
+def resolve_capture_sizes(
+    mode: CUDAGraphMode,
+    *,
+    sizes: tuple[int, ...] | None = None,
+    max_size: int | None = None,
+    max_num_seqs: int = 256,
+    spec_tokens: int = 0,
+    soc: str | None = None,
+) -> tuple[tuple[int, ...], list[str]]:
+    """The batch sizes to capture, ascending; none when the mode captures nothing."""
+    if mode is CUDAGraphMode.NONE:
+        return (), []
+    notes: list[str] = []
+    if sizes:
+        chosen = tuple(sorted(set(sizes)))
+    else:
+        limit = max_size or min(max_num_seqs * (1 + spec_tokens), MAX_DEFAULT_CAPTURE_SIZE)
+        chosen = default_capture_sizes(limit)
+    if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
+        reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
+        notes.append(
+            f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support only "
+            f"{REDUCED_CAPTURE_SIZE_COUNT} piecewise capture sizes for now"
+        )
+        chosen = reduced
+    return chosen, notes
+
+
+def _spread(sizes: tuple[int, ...], count: int) -> tuple[int, ...]:
+    """`count` sizes spread evenly over `sizes`, keeping the smallest and the largest."""
+    step = (len(sizes) - 1) / (count - 1)
+    return tuple(sizes[round(i * step)] for i in range(count))
+
+
+def resolve(
+    request: GraphRequest,
+    environment: Environment,
+    model: ModelInfo,
+    *,
+    mode: CUDAGraphMode | None = None,
+) -> GraphSettings:
+    """All rules for one graph backend. `mode` replaces the requested mode (XliteGraph does so)."""
+    start = mode or request.cudagraph_mode or DEFAULT_MODE
+    effective, notes = narrow_mode(
+        start,
+        enforce_eager=request.enforce_eager,
+        compiling=request.compiling,
+        encoder_decoder=model.encoder_decoder,
+        context_parallel=environment.context_parallel,
+        attention=model.attention_support,
+        attention_backend=model.attention_backend,
+        spec_tokens=environment.spec_tokens,
+    )
+    compilation = request.ascend_compilation_config
+    npugraph_ex, static_kernel, ex_notes = resolve_npugraph_ex(
+        effective,
+        enable_npugraph_ex=compilation.enable_npugraph_ex,
+        enable_static_kernel=compilation.enable_static_kernel,
+        soc=environment.soc,
+    )
+    sizes, size_notes = resolve_capture_sizes(
+        effective,
+        sizes=request.capture_sizes,
+        max_size=request.max_capture_size,
+        max_num_seqs=request.max_num_seqs,
+        spec_tokens=environment.spec_tokens,
+        soc=environment.soc,
+    )
+    return GraphSettings(effective, npugraph_ex, static_kernel, sizes, (*notes, *ex_notes, *size_notes))

@@ -1,0 +1,175 @@
+"""The selector: walks a chain of backends, probes each, and returns one plan with its reasons."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .assumptions import Assumptions
+from .backends.base import GraphBackend, Plan, Probe
+from .config import AUTO, ROOT, GraphRequest
+from .environment import Environment, probe_environment
+from .errors import BackendUnavailableError, GraphConfigError
+from .hooks.registry import BackendRegistry, get_registry
+from .models import ModelInfo
+
+logger = logging.getLogger("vllm_ascend_graphs")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One backend tried by the selector, and why it was or was not selected."""
+
+    backend: str
+    selected: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen backend, its plan, the trail of backends tried, and every note."""
+
+    backend: GraphBackend
+    plan: Plan
+    trail: tuple[Attempt, ...]
+    chain: tuple[str, ...] = ()
+    registered: tuple[str, ...] = ()
+    chain_notes: tuple[str, ...] = ()
+
+    @property
+    def not_reached(self) -> tuple[str, ...]:
+        """Backends in the chain after the selected one."""
+        return self.chain[len(self.trail):]
+
+    @property
+    def not_requested(self) -> tuple[str, ...]:
+        """Registered backends outside the chain."""
+        return tuple(name for name in self.registered if name not in self.chain)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return (*self.chain_notes, *self.plan.notes)
+
+    def to_dict(self) -> dict[str, Any]:
+        plan = self.plan.to_dict()
+        return {
+            **{k: v for k, v in plan.items() if k != "notes"},
+            "trail": [{"backend": a.backend, "selected": a.selected, "reason": a.reason} for a in self.trail],
+            "not_reached": list(self.not_reached),
+            "not_requested": list(self.not_requested),
+            "notes": list(self.notes),
+        }
+
+    def summary(self) -> str:
+        """One line for logs: choice, mode, and each skipped backend with its reason."""
+        skipped = [f"{a.backend}: {a.reason}" for a in self.trail if not a.selected]
+        skipped += [f"{name}: not requested" for name in self.not_requested]
+        detail = f" ({'; '.join(skipped)})" if skipped else ""
+        return f"graph backend: {self.plan.backend}, cudagraph_mode {self.plan.cudagraph_mode.name}{detail}"
+
+
+def current_environment(assumptions: Assumptions | None = None) -> Environment:
+    """The probed environment with `VLLM_ASCEND_GRAPHS_ASSUME` and then `assumptions` applied."""
+    merged = Assumptions.from_environ().merged(assumptions or Assumptions())
+    return merged.apply_to_environment(probe_environment())
+
+
+def select(
+    request: GraphRequest | Mapping[str, Any] | None = None,
+    *,
+    environment: Environment | None = None,
+    model: ModelInfo | None = None,
+    registry: BackendRegistry | None = None,
+) -> Selection:
+    """Choose the graph backend for `model` here. `request` may be an `additional_config` dict."""
+    if not isinstance(request, GraphRequest):
+        request = GraphRequest.parse(request)
+    environment = environment or current_environment()
+    model = model or Assumptions.from_environ().apply_to_model(ModelInfo())
+    registry = registry or get_registry()
+
+    request = _with_validated_options(request, registry)
+    chain, chain_notes = _chain(request, registry, model, environment)
+    trail: list[Attempt] = []
+    for backend in chain:
+        probe = _safe_probe(backend, request, environment, model)
+        if probe.can_serve:
+            plan = backend.plan(request, environment, model)
+            trail.append(Attempt(backend.name, True, probe.reason))
+            names = tuple(b.name for b in chain)
+            return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(chain_notes))
+        trail.append(Attempt(backend.name, False, probe.reason))
+        if not request.graph_fallback:
+            raise BackendUnavailableError(
+                f"{ROOT}.graph_backend: backend {backend.name!r} cannot serve here: {probe.reason}; "
+                f"allowed: a backend that can serve, or {ROOT}.graph_fallback true to fall back"
+            )
+    tried_text = "; ".join(f"{a.backend}: {a.reason}" for a in trail)
+    raise BackendUnavailableError(
+        f"{ROOT}.graph_backend: no backend in the chain {[b.name for b in chain]} can serve here ({tried_text}); "
+        "allowed: a chain that ends with 'eager'"
+    )
+
+
+def _with_validated_options(request: GraphRequest, registry: BackendRegistry) -> GraphRequest:
+    """Hand each `graph_backend_options` entry to its backend to validate, keyed by canonical name."""
+    key = f"{ROOT}.graph_backend_options"
+    validated = {}
+    for name, options in request.graph_backend_options.items():
+        backend = registry.get(name, key=key)
+        validated[backend.name] = backend.validate_options(options)
+    return request.replace(graph_backend_options=validated)
+
+
+def _chain(
+    request: GraphRequest, registry: BackendRegistry, model: ModelInfo, environment: Environment
+) -> tuple[list[GraphBackend], list[str]]:
+    """The backends to try, in order, and a note on where the chain came from."""
+    key = f"{ROOT}.graph_backend"
+    if isinstance(request.graph_backend, tuple):
+        chain = [registry.get(name, key=f"{key}[{i}]") for i, name in enumerate(request.graph_backend)]
+        return chain, [f"graph_backend lists the chain: {' -> '.join(b.name for b in chain)} (no other fallback)"]
+    if request.graph_backend != AUTO:
+        starts, notes = [registry.get(request.graph_backend, key=key).name], []
+    elif request.xlite_graph_config.enabled:
+        starts, notes = ["xlite"], ["XliteGraph was asked for by xlite_graph_config.enabled=true"]
+    else:
+        preferred = registry.preferences(model, environment)
+        notes = [f"plugins prefer {', '.join(preferred)} for {model.family} models here"] if preferred else []
+        starts = [*preferred, "aclgraph"]
+
+    chain: list[GraphBackend] = []
+
+    def follow(name: str) -> None:
+        try:
+            backend = registry.get(name)
+        except GraphConfigError as exc:
+            notes.append(f"fallback {name!r} skipped: {exc}")
+            return
+        if backend not in chain:
+            chain.append(backend)
+            for fallback in backend.fallback:
+                follow(fallback)
+
+    for start in starts:
+        follow(start)
+    if request.graph_fallback and len(chain) > 1:
+        notes.append(f"fallback chain: {' -> '.join(b.name for b in chain)}")
+    return chain, notes
+
+
+def _safe_probe(backend: GraphBackend, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
+    """A probe that raises is a refusal with the error as the reason, never a crash."""
+    try:
+        probe = backend.probe(request, environment, model)
+    except GraphConfigError:
+        raise
+    except Exception as exc:
+        logger.debug("probe of %s raised:\n%s", backend.name, traceback.format_exc())
+        return Probe.refuse(f"its probe raised {type(exc).__name__}: {exc}")
+    if not isinstance(probe, Probe):
+        return Probe.refuse(f"its probe returned {probe!r}, not a Probe")
+    return probe
