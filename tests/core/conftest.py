@@ -1,0 +1,29 @@
+"""Core tests run against a builtins-only registry: no installed plugin leaks in."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_ascend_graphs import Environment
+from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
+
+
+@pytest.fixture(autouse=True)
+def builtins_only(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("VLLM_ASCEND_GRAPHS_ASSUME", raising=False)
+    monkeypatch.delenv("VLLM_ASCEND_GRAPHS_PLUGINS", raising=False)
+    registry = BackendRegistry(entry_points=[]).load()
+    reset_registry(registry)
+    yield registry
+    reset_registry(None)
+
+
+@pytest.fixture
+def npu() -> Environment:
+    """An Ascend 910B machine with torch_npu, as `--assume device=npu,soc=910B` describes it."""
+    return Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True)
+
+
+@pytest.fixture
+def cpu() -> Environment:
+    return Environment(device="cpu")

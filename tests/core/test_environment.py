@@ -1,0 +1,121 @@
+"""Environment probing, assumptions, and model traits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vllm_ascend_graphs import Assumptions, AttentionSupport, Environment, GraphConfigError, ModelInfo
+from vllm_ascend_graphs.environment import probe_environment, soc_from_device_name
+
+
+def test_probe_on_this_machine_is_cached_and_safe():
+    env = probe_environment()
+    assert env is probe_environment()
+    assert env.device in ("cpu", "cuda", "npu")
+    assert env.torch_npu_error is None or env.device == "npu"  # torch_npu is imported only on an NPU
+
+
+def test_assuming_an_npu_implies_torch_npu():
+    env = Assumptions.parse(["device=npu,soc=910b", "tp=8"]).apply_to_environment(Environment())
+    assert (env.device, env.soc, env.tp, env.torch_npu, env.npugraph_ex) == ("npu", "910B", 8, "assumed", True)
+    assert {"device", "soc", "tp", "torch_npu"} <= env.assumed
+    absent = Assumptions.parse(["device=npu", "torch_npu=absent", "xlite=0.2.0"]).apply_to_environment(Environment())
+    assert absent.torch_npu is None and absent.xlite == "0.2.0"
+
+
+def test_later_assumptions_win_and_model_keys_apply_to_the_model():
+    merged = Assumptions.parse(["tp=2,attention=never"]).merged(Assumptions.parse(["tp=4", "encoder_decoder=yes"]))
+    assert merged.apply_to_environment(Environment()).tp == 4
+    model = merged.apply_to_model(ModelInfo())
+    assert model.attention_support is AttentionSupport.NEVER and model.encoder_decoder is True
+
+
+def test_assumptions_from_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "device=npu,pcp=2")
+    env = Assumptions.from_environ().apply_to_environment(Environment())
+    assert env.context_parallel and env.device == "npu"
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "devcie=npu")
+    with pytest.raises(GraphConfigError, match=r"^VLLM_ASCEND_GRAPHS_ASSUME: unknown key 'devcie'; did you mean 'device'"):
+        Assumptions.from_environ()
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("device=tpu", ["--assume device: got 'tpu'", "npu, cuda, cpu"]),
+        ("soc=910C", ["--assume soc", "910B"]),
+        ("tp=0", ["--assume tp", "integer >= 1"]),
+        ("spec_tokens=-1", ["spec_tokens", "integer >= 0"]),
+        ("attention=sometimes", ["--assume attention", "UNIFORM_BATCH"]),
+        ("xlite=$(rm)", ["--assume xlite", "absent"]),
+        ("device", ["KEY=VALUE"]),
+        ("colour=red", ["unknown key 'colour'", "allowed: device, soc"]),
+    ],
+)
+def test_bad_assumptions(spec, words):
+    with pytest.raises(GraphConfigError) as info:
+        Assumptions.parse([spec])
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "soc"),
+    [("Ascend910B2", "910B"), ("Ascend910_9391", "910_93"), ("Ascend310P3", "310P"), ("Ascend950PR", "950"),
+     ("Ascend910A", "910"), ("Tesla", None)],
+)
+def test_soc_from_device_name(name, soc):
+    assert soc_from_device_name(name) == soc
+
+
+@pytest.mark.parametrize(
+    ("architecture", "family", "support"),
+    [
+        ("LlamaForCausalLM", "llama", AttentionSupport.ALWAYS),
+        ("Qwen2ForCausalLM", "qwen-dense", AttentionSupport.ALWAYS),
+        ("Qwen3MoeForCausalLM", "qwen-moe", AttentionSupport.ALWAYS),
+        ("Qwen3VLForConditionalGeneration", "qwen3-vl", AttentionSupport.ALWAYS),
+        ("DeepseekV3ForCausalLM", "deepseek-mla", AttentionSupport.UNIFORM_BATCH),
+        ("DeepseekV32ForCausalLM", "deepseek-mla", AttentionSupport.UNIFORM_BATCH),
+        ("Glm4MoeForCausalLM", "glm-moe", AttentionSupport.ALWAYS),
+        ("GlmMoeDsaForCausalLM", "glm-moe", AttentionSupport.UNIFORM_BATCH),
+        ("MiniMaxM2ForCausalLM", "minimax", AttentionSupport.UNIFORM_BATCH),
+        ("MistralForCausalLM", "other", AttentionSupport.ALWAYS),
+    ],
+)
+def test_families_and_attention_support(architecture, family, support):
+    model = ModelInfo.from_architecture(architecture)
+    assert (model.family, model.attention_support) == (family, support)
+
+
+def test_model_directory_traits_come_from_config_json(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "architectures": ["SomeNewForCausalLM"], "kv_lora_rank": 512, "n_routed_experts": 64,
+        "vision_config": {}, "is_encoder_decoder": False,
+    }))
+    model = ModelInfo.from_directory(tmp_path)
+    assert (model.family, model.moe, model.vision, model.attention_backend) == ("other", True, True, "AscendMLABackend")
+    assert model.attention_support is AttentionSupport.UNIFORM_BATCH
+
+
+def test_vl_model_traits_read_the_text_config():
+    model = ModelInfo.from_config_dict({"architectures": ["Qwen3VLMoeForConditionalGeneration"],
+                                        "text_config": {"num_experts": 128}, "vision_config": {}})
+    assert (model.family, model.moe, model.vision) == ("qwen3-vl", True, True)
+
+
+def test_transformers_config():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.WhisperConfig(d_model=64, encoder_layers=1, decoder_layers=1)
+    model = ModelInfo.from_hf_config(config)
+    assert model.architecture == "unknown" and model.encoder_decoder is True
+
+
+@pytest.mark.parametrize("content", [None, "not json", "[1]", '{"architectures": "Llama"}'])
+def test_bad_model_directories(tmp_path, content):
+    if content is not None:
+        (tmp_path / "config.json").write_text(content)
+    with pytest.raises(GraphConfigError):
+        ModelInfo.from_directory(tmp_path)

@@ -1,0 +1,220 @@
+"""The pluggy registry: builtins through the public hook, entry points loaded in isolation."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from vllm_ascend_graphs import BackendConflictError, Environment, GraphConfigError, ModelInfo, select
+from vllm_ascend_graphs.hooks.registry import BackendRegistry
+
+BACKEND_MODULE = """
+from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
+from vllm_ascend_graphs.modes import CUDAGraphMode
+
+
+class {cls}(GraphBackend):
+    name = {name!r}
+    aliases = {aliases!r}
+    description = "a test backend"
+
+    def probe(self, request, environment, model):
+        return Probe.ok("always") if environment.device == "cuda" else Probe.refuse("needs cuda")
+
+    def plan(self, request, environment, model):
+        return Plan(backend=self.name, cudagraph_mode=CUDAGraphMode.FULL)
+
+
+@hookimpl
+def graph_backends():
+    return [{cls}()]
+"""
+
+
+def make_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+    """A real installed distribution on sys.path: dist-info with entry_points.txt, plus its modules."""
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[vllm_ascend_graphs]\n{lines}\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on sys.path holding fake distributions, and an allow-list naming only them."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "cudagraph,broken,raising,weird,clash")
+    yield tmp_path
+    for module in [m for m in sys.modules if m.startswith("fake_")]:
+        del sys.modules[module]  # each test writes its own version of these modules
+
+
+def test_builtins_register_through_the_public_hook(builtins_only):
+    assert builtins_only.names() == ["aclgraph", "eager", "xlite"]
+    assert str(builtins_only.origin("ACLGraph")) == "builtin"
+    assert builtins_only.get("NPUGraph").name == "aclgraph"  # aliases, any case
+
+
+def test_a_third_party_backend_from_a_real_entry_point(site):
+    make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
+                      {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="CudaGraph", aliases=("cg",))})
+    registry = BackendRegistry().load()
+    assert registry.names() == ["aclgraph", "cudagraph", "eager", "xlite"]
+    assert str(registry.origin("cg")) == "fake-cudagraph 1.2 (entry point 'cudagraph')"
+    selection = select({"graph_backend": "CUDAGRAPH"}, environment=Environment(device="cuda"), model=ModelInfo(),
+                       registry=registry)
+    assert selection.plan.backend == "cudagraph"
+    fallback = select({"graph_backend": "cudagraph"}, environment=Environment(), model=ModelInfo(), registry=registry)
+    assert [(a.backend, a.selected, a.reason) for a in fallback.trail] == [
+        ("cudagraph", False, "needs cuda"), ("eager", True, "eager execution runs everywhere")]
+
+
+def test_broken_plugins_are_isolated_and_remembered(site, caplog):
+    make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
+                      {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
+    make_distribution(site, "fake-broken", "0.1", {"broken": "fake_broken"},
+                      {"fake_broken": "import does_not_exist_anywhere\n"})
+    make_distribution(site, "fake-raising", "0.2", {"raising": "fake_raising"},
+                      {"fake_raising": """
+                          from vllm_ascend_graphs import hookimpl
+
+                          @hookimpl
+                          def graph_backends():
+                              raise RuntimeError("backend table is corrupt")
+                          """})
+    make_distribution(site, "fake-weird", "0.3", {"weird": "fake_weird"},
+                      {"fake_weird": """
+                          from vllm_ascend_graphs import hookimpl
+
+                          @hookimpl
+                          def graph_backends():
+                              return ["not a backend"]
+                          """})
+    with caplog.at_level(logging.DEBUG, logger="vllm_ascend_graphs"):
+        registry = BackendRegistry().load()
+    assert registry.names() == ["aclgraph", "cudagraph", "eager", "xlite"]
+    assert set(registry.failures) == {"broken", "raising", "weird"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert any("fake-broken 0.1" in w and "ModuleNotFoundError" in w for w in warnings)
+    assert any("RuntimeError: backend table is corrupt" in w for w in warnings)
+    assert any("is not a GraphBackend instance" in w for w in warnings)
+    assert any("Traceback" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+
+    with pytest.raises(GraphConfigError) as info:
+        select({"graph_backend": "broken"}, environment=Environment(), model=ModelInfo(), registry=registry)
+    assert "comes from plugin fake-broken 0.1 (entry point 'broken'), which failed to load" in str(info.value)
+    assert "No module named 'does_not_exist_anywhere'" in str(info.value)
+    with pytest.raises(GraphConfigError, match="plugins that failed to load: "):
+        registry.get("unheard-of")
+
+
+def test_duplicate_names_name_both_providers(site):
+    make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
+                      {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
+    make_distribution(site, "fake-clash", "9.9", {"clash": "fake_clash"},
+                      {"fake_clash": BACKEND_MODULE.format(cls="Other", name="other", aliases=("CudaGraph",))})
+    with pytest.raises(BackendConflictError) as info:
+        BackendRegistry().load()
+    message = str(info.value)
+    assert "'cudagraph'" in message and "fake-cudagraph 1.2" in message and "fake-clash 9.9" in message
+    assert "VLLM_ASCEND_GRAPHS_PLUGINS" in message
+
+
+def test_a_builtin_name_cannot_be_taken(site):
+    make_distribution(site, "fake-clash", "9.9", {"clash": "fake_clash"},
+                      {"fake_clash": BACKEND_MODULE.format(cls="Acl", name="aclgraph", aliases=())})
+    with pytest.raises(BackendConflictError, match="claimed by both builtin and fake-clash 9.9"):
+        BackendRegistry().load()
+
+
+def test_allow_list(site, monkeypatch):
+    make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
+                      {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "")
+    assert "cudagraph" not in BackendRegistry().load().names()
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "something-else, CUDAGRAPH")
+    assert "cudagraph" in BackendRegistry().load().names()
+
+
+def test_loading_twice_is_a_no_op(site):
+    make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
+                      {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
+    registry = BackendRegistry().load()
+    first = registry.get("cudagraph")
+    assert registry.load() is registry and registry.get("cudagraph") is first
+
+
+def test_preference_hook_puts_a_backend_first_for_auto(builtins_only):
+    from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
+    from vllm_ascend_graphs.modes import CUDAGraphMode
+
+    class Turbo(GraphBackend):
+        name = "turbo"
+        fallback = ("aclgraph",)
+
+        def probe(self, request, environment, model):
+            return Probe.ok("turbo runs Qwen here")
+
+        def plan(self, request, environment, model):
+            return Plan(backend=self.name, cudagraph_mode=CUDAGraphMode.FULL_DECODE_ONLY)
+
+    class Plugin:
+        @hookimpl
+        def graph_backends(self):
+            return [Turbo()]
+
+        @hookimpl
+        def graph_backend_preference(self, model):  # a subset of the spec's arguments is allowed
+            return "turbo" if model.family == "qwen-dense" else None
+
+    class Broken:
+        @hookimpl
+        def graph_backend_preference(self, model, environment):
+            raise ValueError("boom")
+
+    builtins_only.register(Plugin(), "turbo-plugin")
+    builtins_only.register(Broken(), "broken-preference")
+    qwen = ModelInfo.from_architecture("Qwen3ForCausalLM")
+    chosen = select(None, environment=Environment(), model=qwen)
+    assert chosen.plan.backend == "turbo"
+    assert "plugins prefer turbo for qwen-dense models here" in chosen.notes
+    llama = select(None, environment=Environment(), model=ModelInfo.from_architecture("LlamaForCausalLM"))
+    assert [a.backend for a in llama.trail] == ["aclgraph", "eager"]
+
+
+def test_a_plugin_with_an_unknown_hook_is_rejected(builtins_only):
+    from vllm_ascend_graphs import hookimpl
+
+    class Misspelt:
+        @hookimpl
+        def graph_backendz(self):
+            return []
+
+    builtins_only.register(Misspelt(), "misspelt")
+    assert "unknown hook" in builtins_only.failures["misspelt"].error
+
+
+def test_backend_names_are_validated_and_normalised():
+    from vllm_ascend_graphs import GraphBackend
+
+    class Mixed(GraphBackend):
+        name = "  MiXed "
+        aliases = ("ALIAS",)
+
+        def probe(self, request, environment, model): ...
+
+        def plan(self, request, environment, model): ...
+
+    assert (Mixed.name, Mixed.aliases) == ("mixed", ("alias",))
+    with pytest.raises(TypeError, match="'auto'"):
+        type("Auto", (GraphBackend,), {"name": "auto", "probe": None, "plan": None})
+    with pytest.raises(TypeError, match="invalid"):
+        type("Spaces", (GraphBackend,), {"name": "two words", "probe": None, "plan": None})
