@@ -11,11 +11,12 @@ import dataclasses
 import functools
 import glob
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
+
+from . import distributions
 
 DEVICES = ("npu", "cuda", "cpu")
 SOCS = ("910", "910B", "910_93", "310P", "950")
@@ -74,22 +75,15 @@ def probe_environment() -> Environment:
     device = _detect_device()
     env = Environment(
         device=device,
-        torch=_version("torch"),
-        torch_npu=_version("torch_npu") or _version("torch-npu"),
+        torch=distributions.version("torch"),
+        torch_npu=distributions.version("torch-npu"),
         cann=_cann_version(),
-        xlite=_version("xlite"),
+        xlite=distributions.version("xlite"),
         launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
     )
     if device == "npu":
         env = _probe_npu_stack(env)
     return env
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _detect_device() -> str:

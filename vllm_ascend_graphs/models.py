@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import GraphConfigError
@@ -111,17 +111,18 @@ class ModelInfo:
         )
 
     @classmethod
-    def from_directory(cls, path: str | Path) -> ModelInfo:
+    def from_directory(cls, path: str | os.PathLike[str]) -> ModelInfo:
         """From a local model directory holding `config.json`."""
-        config_path = Path(path) / "config.json"
+        config_path = os.path.join(path, "config.json")
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
+            with open(config_path, encoding="utf-8") as fh:
+                config = json.load(fh)
         except FileNotFoundError:
             raise GraphConfigError(f"--model: no config.json in {str(path)!r}; allowed: a local model directory") from None
         except (OSError, ValueError) as exc:
-            raise GraphConfigError(f"--model: cannot read {str(config_path)!r}: {exc}") from None
+            raise GraphConfigError(f"--model: cannot read {config_path!r}: {exc}") from None
         if not isinstance(config, dict):
-            raise GraphConfigError(f"--model: {str(config_path)!r} is not a JSON object")
+            raise GraphConfigError(f"--model: {config_path!r} is not a JSON object")
         return cls.from_config_dict(config)
 
     @classmethod

@@ -7,7 +7,6 @@ Two providers claiming one name is an error naming both.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import threading
@@ -19,8 +18,10 @@ from types import ModuleType
 
 import pluggy
 
+from .. import distributions
 from ..backends.base import GraphBackend
 from ..config import AUTO, normalise_name
+from ..distributions import EntryPoint
 from ..environment import Environment
 from ..errors import BackendConflictError, GraphConfigError, did_you_mean
 from ..models import ModelInfo
@@ -63,7 +64,7 @@ class Registered:
 class BackendRegistry:
     """Backends by name. `entry_points` and `allow` are injectable so tests see no installed plugin."""
 
-    def __init__(self, entry_points: Iterable[importlib.metadata.EntryPoint] | None = None, allow: str | None = None):
+    def __init__(self, entry_points: Iterable[EntryPoint] | None = None, allow: str | None = None):
         self._entry_points = entry_points
         self._allow = os.environ.get(ALLOW_LIST_VAR) if allow is None and entry_points is None else allow
         self._pm = pluggy.PluginManager(specs.PROJECT)
@@ -141,20 +142,18 @@ class BackendRegistry:
 
     # -- loading ------------------------------------------------------------------------------
 
-    def _discover(self) -> list[importlib.metadata.EntryPoint]:
+    def _discover(self) -> list[EntryPoint]:
         found = self._entry_points
         if found is None:
-            found = importlib.metadata.entry_points(group=specs.ENTRY_POINT_GROUP)
+            found = distributions.entry_points(specs.ENTRY_POINT_GROUP)
         unique = {(ep.name, ep.value): ep for ep in found}.values()
         if self._allow is None:
             return list(unique)
         allowed = {normalise_name(n) for n in self._allow.split(",") if n.strip()}
         return [ep for ep in unique if normalise_name(ep.name) in allowed]
 
-    def _load_entry_point(self, entry_point: importlib.metadata.EntryPoint) -> None:
-        dist = getattr(entry_point, "dist", None)
-        origin = Origin(normalise_name(entry_point.name), getattr(dist, "name", None) or "unknown distribution",
-                        getattr(dist, "version", None) or "?")
+    def _load_entry_point(self, entry_point: EntryPoint) -> None:
+        origin = Origin(normalise_name(entry_point.name), entry_point.dist.name, entry_point.dist.version)
         try:
             plugin = entry_point.load()
         except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, not ours
