@@ -6,8 +6,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test clean
 
 demo: $(STAMP)
-	$(PYTHON) examples/tiny_model.py demo-model
-	$(VENV)/bin/vllm-ascend-graphs explain --model demo-model
+	$(PYTHON) examples/offline_inference.py
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q

@@ -1,19 +1,33 @@
-"""ACLGraph: run-time capture/replay through torch.npu.NPUGraph, with the Npugraph_ex compile layer."""
+"""ACLGraph: run-time capture/replay through torch.npu.NPUGraph, with the Npugraph_ex compile-time layer."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..assumptions import ASSUMED
 from ..config import GraphRequest
 from ..environment import Environment
+from ..errors import GraphConfigError
 from ..models import ModelInfo
 from ..modes import CUDAGraphMode, resolve
 from .base import GraphBackend, Plan, Probe
 
+if TYPE_CHECKING:
+    from ..runtime.devices import DeviceGraphs, Recording
+
+logger = logging.getLogger("vllm_ascend_graphs")
+
+# Npugraph_ex compiles only (ACLGraph captures), and must neither rewrite in place nor clone the
+# static buffers the captured graphs read and write.
+NPUGRAPH_EX_OPTIONS = {"force_eager": True, "inplace_pass": False, "clone_input": False, "clone_output": False}
+# The fusion toggles this package implements; a plan lists the ones turned off in its options.
+FUSION_TOGGLES = ("fuse_norm_quant",)
+
 
 def graph_path_refusal(request: GraphRequest, environment: Environment) -> str | None:
     """Why no ACLGraph-based path can run here, or None; shared by ACLGraph and XliteGraph."""
-    if request.enforce_eager:
-        return "enforce_eager=True turns graph capture off"
     if environment.device != "npu":
         return f"no Ascend NPU here (device: {environment.device})"
     if environment.torch_npu is None:
@@ -22,10 +36,51 @@ def graph_path_refusal(request: GraphRequest, environment: Environment) -> str |
         return environment.torch_npu_error
     if environment.launch_blocking:
         return "ACL graphs are incompatible with ASCEND_LAUNCH_BLOCKING=1; unset it to use graphs"
+    if request.enforce_eager:
+        return "enforce_eager=True turns graph capture off"
     return None
 
 
-class AclGraphBackend(GraphBackend):
+def fusion_options(request: GraphRequest) -> dict[str, bool]:
+    """The fusion toggles the user turned off, for the plan's options (the compile stage reads them)."""
+    compilation = request.ascend_compilation_config
+    return {toggle: False for toggle in FUSION_TOGGLES if not getattr(compilation, toggle)}
+
+
+class AclGraphRuntime:
+    """The ACLGraph run-time duties, shared by every backend whose graphs are ACL graphs.
+
+    Compile: Npugraph_ex (passes only) when the plan turns it on, else the FX fusion passes.
+    Capture and replay on the `npu` device API; FULL graphs synchronise the stream before replay.
+    """
+
+    device = "npu"
+
+    def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
+        """Rewrites `graph_module` in place (a plain module or function is traced symbolically first)."""
+        import torch.fx
+        import torch_npu
+
+        gm = graph_module if isinstance(graph_module, torch.fx.GraphModule) else torch.fx.symbolic_trace(graph_module)
+        if plan.npugraph_ex:
+            return _npugraph_ex_compile(torch_npu, gm, example_inputs, plan)
+        if plan.options.get("fuse_norm_quant", True):
+            from .fusion import fuse_add_rms_norm
+
+            logger.debug("fused %d add + rms_norm pairs", fuse_add_rms_norm(gm, torch_npu.npu_add_rms_norm))
+        return gm
+
+    def capture(self, graphs: DeviceGraphs, fn: Callable[..., Any], static_inputs: Sequence[Any], *,
+                pool: object, mode: CUDAGraphMode) -> Recording:
+        return graphs.capture(fn, static_inputs, pool=pool)
+
+    def replay(self, graphs: DeviceGraphs, recording: Recording, mode: CUDAGraphMode) -> None:
+        if mode is CUDAGraphMode.FULL:
+            graphs.synchronize()
+        recording.graph.replay()
+
+
+class AclGraphBackend(AclGraphRuntime, GraphBackend):
     name = "aclgraph"
     aliases = ("acl", "npugraph")
     description = "ACLGraph capture/replay (torch.npu.NPUGraph) with the Npugraph_ex compile-time layer"
@@ -45,4 +100,50 @@ class AclGraphBackend(GraphBackend):
         return Probe.ok(f"torch_npu {version} with the NPU graph API on npu{soc}")
 
     def plan(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Plan:
-        return Plan.from_settings(self.name, resolve(request, environment, model))
+        return Plan.from_settings(self.name, resolve(request, environment, model), options=fusion_options(request))
+
+
+def _npugraph_ex_compile(torch_npu: Any, gm: Any, example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
+    """Npugraph_ex's passes through `npugraph_ex`, or through `torchair` where only that exists."""
+    torch_npu.npu.set_compile_mode(jit_compile=False)
+    sizes = list(plan.capture_sizes)
+    try:
+        import npugraph_ex
+    except ImportError:
+        return _torchair_compile(gm, example_inputs, plan.static_kernel, sizes)
+    config = npugraph_ex.CompilerConfig()
+    options = dict(NPUGRAPH_EX_OPTIONS)
+    if plan.static_kernel:
+        options.update(static_kernel_compile=True, _vllm_aclnn_static_kernel_sym_range=sizes)
+    for option, value in options.items():
+        setattr(config, option, value)
+    return _compile_returning_tuple(npugraph_ex.get_npu_backend(compiler_config=config), gm, example_inputs)
+
+
+def _torchair_compile(gm: Any, example_inputs: Sequence[Any], static_kernel: bool, sizes: list[int]) -> Callable[..., Any]:
+    try:
+        import torchair
+    except ImportError as exc:
+        raise GraphConfigError(
+            "additional_config.ascend_compilation_config.enable_npugraph_ex: Npugraph_ex is on, but this torch_npu "
+            "provides neither npugraph_ex nor torchair; allowed: a torch_npu with Npugraph_ex, or "
+            "enable_npugraph_ex false"
+        ) from exc
+    config = torchair.CompilerConfig()
+    config.mode = "reduce-overhead"  # ACL graphs, not a conversion to Ascend IR
+    config.debug.run_eagerly = True  # passes only: ACLGraph captures
+    if static_kernel:
+        config.experimental_config.aclgraph._aclnn_static_shape_kernel = True
+        config.experimental_config.aclgraph._aclnn_static_shape_kernel_sym_value_range = sizes
+    return _compile_returning_tuple(torchair.get_npu_backend(compiler_config=config), gm, example_inputs)
+
+
+def _compile_returning_tuple(backend: Callable[..., Any], gm: Any, example_inputs: Sequence[Any]) -> Callable[..., Any]:
+    """Dynamo backends take graphs that return a tuple; wrap a single output and unwrap it after."""
+    output = next(node for node in reversed(gm.graph.nodes) if node.op == "output")
+    if isinstance(output.args[0], (tuple, list)):
+        return backend(gm, example_inputs)
+    output.args = ((output.args[0],),)
+    gm.recompile()
+    compiled = backend(gm, example_inputs)
+    return lambda *args: compiled(*args)[0]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..config import BACKEND_NAME, GraphRequest, normalise_name
 from ..environment import Environment
 from ..errors import GraphConfigError
 from ..models import ModelInfo
 from ..modes import CUDAGraphMode, GraphSettings
+
+if TYPE_CHECKING:
+    from ..runtime.devices import DeviceGraphs, Recording
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,19 @@ class Plan:
             notes=(*notes, *settings.notes),
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """The inverse of `to_dict` (extra keys, such as a selection's trail, are ignored)."""
+        return cls(
+            backend=str(data["backend"]),
+            cudagraph_mode=CUDAGraphMode.parse(data["cudagraph_mode"], "plan.cudagraph_mode"),
+            npugraph_ex=bool(data["npugraph_ex"]),
+            static_kernel=bool(data["static_kernel"]),
+            capture_sizes=tuple(int(size) for size in data["capture_sizes"]),
+            options=dict(data.get("options") or {}),
+            notes=tuple(str(note) for note in data.get("notes") or ()),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (it travels inside vLLM's `additional_config`)."""
         return {
@@ -70,17 +86,21 @@ class Plan:
 
 
 class GraphBackend(abc.ABC):
-    """A graph path: probes whether it can serve, then plans its effective settings.
+    """A graph path: probes whether it can serve and plans its settings (selection), then compiles,
+    captures and replays (run time).
 
     Subclasses set `name` (case-insensitive, stored lower-case), optional `aliases`, a one-line
-    `description`, and `fallback`: the backends tried next when this one cannot serve and the
-    user named it alone.
+    `description`, `fallback`: the backends tried next when this one cannot serve and the user
+    named it alone, and `device`: the `runtime.devices` graph API it captures on. The run-time
+    defaults are eager: compile returns the module unchanged and nothing is captured, so a
+    backend that implements only selection is safe to run.
     """
 
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
     fallback: ClassVar[tuple[str, ...]] = ("eager",)
+    device: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -105,6 +125,22 @@ class GraphBackend(abc.ABC):
                 f"allowed: none (backend {self.name!r} takes no options)"
             )
         return {}
+
+    # -- run time -----------------------------------------------------------------------------
+
+    def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
+        """Compile-time stage on an FX graph module: returns the callable to capture."""
+        return graph_module
+
+    def capture(self, graphs: DeviceGraphs, fn: Callable[..., Any], static_inputs: Sequence[Any], *,
+                pool: object, mode: CUDAGraphMode) -> Recording | None:
+        """Record `fn(*static_inputs)` into one graph of `pool` for a batch key run in `mode` (FULL or
+        PIECEWISE). None: nothing captured, and the runner calls `fn` eagerly for that key."""
+        return None
+
+    def replay(self, graphs: DeviceGraphs, recording: Recording, mode: CUDAGraphMode) -> None:
+        """Run one captured graph; it rewrites `recording.outputs`."""
+        recording.graph.replay()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

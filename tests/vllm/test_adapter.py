@@ -1,0 +1,83 @@
+"""Every vLLM internal the adapter touches still exists in the pinned vLLM: fails loudly when it moves."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from vllm_ascend_graphs import CUDAGraphMode, GraphConfigError
+from vllm_ascend_graphs.integrations.vllm import adapter
+
+
+def test_the_pinned_vllm_is_installed():
+    import vllm
+
+    assert vllm.__version__ == adapter.PINNED_VLLM, (
+        f"vLLM {vllm.__version__} is installed but the adapter is written for {adapter.PINNED_VLLM}: "
+        "re-check every name in integrations/vllm/adapter.py, then update PINNED_VLLM")
+
+
+def test_platform_hooks_exist_with_the_expected_signatures():
+    platform = adapter.platform_class()
+    check = inspect.getattr_static(platform, "check_and_update_config", None) or next(
+        klass.__dict__["check_and_update_config"] for klass in platform.__mro__ if "check_and_update_config" in klass.__dict__)
+    assert isinstance(check, classmethod), "check_and_update_config must stay a classmethod"
+    assert list(inspect.signature(check.__func__).parameters) == ["cls", "vllm_config"]
+    assert callable(platform.support_static_graph_mode) and adapter.supports_static_graphs() is False
+
+
+def test_engine_args_create_engine_config():
+    parameters = inspect.signature(adapter.engine_args_class().create_engine_config).parameters
+    assert list(parameters)[0] == "self"
+
+
+def field_names(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def test_config_fields_the_adapter_reads_and_writes():
+    from vllm.config import (CompilationConfig, ModelConfig, ParallelConfig, SchedulerConfig, SpeculativeConfig,
+                             VllmConfig)
+
+    assert {"additional_config", "compilation_config", "model_config", "parallel_config", "scheduler_config",
+            "speculative_config"} <= field_names(VllmConfig)
+    assert {"mode", "cudagraph_mode", "cudagraph_capture_sizes", "max_cudagraph_capture_size"} <= field_names(
+        CompilationConfig)
+    assert "enforce_eager" in field_names(ModelConfig)
+    assert isinstance(inspect.getattr_static(ModelConfig, "is_encoder_decoder"), (property, type(
+        inspect.getattr_static(ModelConfig, "is_encoder_decoder"))))
+    assert {"tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "decode_context_parallel_size",
+            "prefill_context_parallel_size"} <= field_names(ParallelConfig)
+    assert "num_speculative_tokens" in field_names(SpeculativeConfig)
+    assert "max_num_seqs" in field_names(SchedulerConfig)
+
+
+def test_graph_modes_match_ours_by_name():
+    from vllm.config import CUDAGraphMode as VllmMode
+    from vllm.config.compilation import CompilationMode
+
+    assert set(VllmMode.__members__) == set(CUDAGraphMode.__members__)
+    for name in CUDAGraphMode.__members__:
+        ours, theirs = CUDAGraphMode[name], VllmMode[name]
+        assert (ours.decode_mode.name, ours.mixed_mode.name) == (theirs.decode_mode().name, theirs.mixed_mode().name)
+        assert ours.needs_piecewise_compilation == theirs.requires_piecewise_compilation()
+    assert CompilationMode.VLLM_COMPILE.name == "VLLM_COMPILE"
+
+
+def test_pydantic_wraps_our_errors_and_the_adapter_unwraps_them():
+    import pydantic
+
+    @pydantic.dataclasses.dataclass
+    class Checked:
+        value: int
+
+        def __post_init__(self):
+            raise GraphConfigError("additional_config.graph_backend: got 'x'; allowed: auto")
+
+    with pytest.raises(pydantic.ValidationError) as info:
+        Checked(value=1)
+    unwrapped = adapter.unwrap_config_error(info.value, GraphConfigError)
+    assert isinstance(unwrapped, GraphConfigError) and "graph_backend" in str(unwrapped)
+    assert adapter.unwrap_config_error(ValueError("plain"), GraphConfigError) is None

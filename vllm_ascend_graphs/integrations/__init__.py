@@ -1,0 +1,1 @@
+"""Integrations with serving engines; only `integrations/vllm/` imports vllm."""

@@ -1,0 +1,48 @@
+"""The vLLM general plugin: `additional_config` picks the graph backend in vLLM's own APIs.
+
+Registered in the entry-point group `vllm.general_plugins`. vLLM calls `register()` once in
+every process (front end, engine core, workers); it is idempotent and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import GraphConfigError
+from . import adapter
+from .decision import RECORD_KEY, on_check_and_update_config
+
+__all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
+
+
+def register() -> None:
+    """Hook the active platform's config check, and surface our config errors unwrapped."""
+    adapter.patch(adapter.platform_class(), "check_and_update_config", on_check_and_update_config)
+    adapter.patch(adapter.engine_args_class(), "create_engine_config", _raise_our_config_errors)
+    adapter.logger().debug("vllm-ascend-graphs plugin registered")
+
+
+def unregister() -> None:
+    """Undo `register()` (tests, and embedders that want vLLM's own behaviour back)."""
+    adapter.unpatch_all()
+
+
+def decision_of(llm: Any) -> dict[str, Any]:
+    """The decision recorded for an `LLM` (backend, mode, trail, notes, summary)."""
+    record = adapter.additional_config(adapter.vllm_config_of(llm)).get(RECORD_KEY)
+    if record is None:
+        raise LookupError("no graph-backend decision recorded: is the vllm_ascend_graphs plugin loaded?")
+    return record
+
+
+def _raise_our_config_errors(original: Any) -> Any:
+    def create_engine_config(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        except ValueError as exc:
+            ours = adapter.unwrap_config_error(exc, GraphConfigError)
+            if ours is None:
+                raise
+            raise ours from None
+
+    return create_engine_config

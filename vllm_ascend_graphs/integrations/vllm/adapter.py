@@ -1,0 +1,151 @@
+"""Every vLLM internal this project touches, named in one place (pinned: vLLM 0.32.0).
+
+vLLM has no official hook for a general plugin to change `VllmConfig`; only the active
+platform's `check_and_update_config` has the last word. So we wrap that classmethod, and
+`EngineArgs.create_engine_config` to hand our config errors to the caller unwrapped (vLLM's
+pydantic config turns any ValueError raised inside it into a `ValidationError`).
+`tests/vllm/test_adapter.py` fails loudly when the pinned vLLM changes any name used here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+PINNED_VLLM = "0.32.0"
+LOGGER_NAME = "vllm.plugins.vllm_ascend_graphs"  # a child of "vllm": vLLM's handlers print it
+
+_MISSING = object()
+_patches: dict[tuple[type, str], object] = {}
+
+
+def logger() -> logging.Logger:
+    return logging.getLogger(LOGGER_NAME)
+
+
+# -- patching ---------------------------------------------------------------------------------
+
+
+def platform_class() -> type:
+    """The class of vLLM's active platform (resolved lazily by vLLM on first access)."""
+    from vllm.platforms import current_platform
+
+    return type(current_platform)
+
+
+def engine_args_class() -> type:
+    from vllm.engine.arg_utils import EngineArgs
+
+    return EngineArgs
+
+
+def patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replace `cls.name` by `make(original)`, once; keeps classmethods classmethods."""
+    if (cls, name) in _patches:
+        return
+    raw = cls.__dict__.get(name, _MISSING)
+    current = getattr(cls, name)
+    if getattr(current, "__self__", None) is cls:  # a classmethod, bound to the class
+        setattr(cls, name, classmethod(make(current.__func__)))
+    else:
+        setattr(cls, name, make(current))
+    _patches[(cls, name)] = raw
+
+
+def unpatch_all() -> None:
+    """Undo every patch, restoring what the classes had before (inherited or their own)."""
+    for (cls, name), raw in reversed(list(_patches.items())):
+        if raw is _MISSING:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, raw)
+    _patches.clear()
+
+
+def is_patched(cls: type, name: str) -> bool:
+    return (cls, name) in _patches
+
+
+def supports_static_graphs() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.support_static_graph_mode())
+
+
+def unwrap_config_error(exc: BaseException, error_type: type[BaseException]) -> BaseException | None:
+    """The `error_type` instance pydantic wrapped into a `ValidationError`, if any."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return None
+    for error in errors():
+        original = error.get("ctx", {}).get("error")
+        if isinstance(original, error_type):
+            return original
+    return None
+
+
+# -- reading VllmConfig -----------------------------------------------------------------------
+
+
+def additional_config(vllm_config: Any) -> dict[str, Any]:
+    value = vllm_config.additional_config
+    return dict(value) if isinstance(value, dict) else value
+
+
+def set_additional_config(vllm_config: Any, value: dict[str, Any]) -> None:
+    vllm_config.additional_config = value
+
+
+def graph_settings(vllm_config: Any) -> dict[str, Any]:
+    """vLLM's own graph settings, as keyword arguments of `GraphRequest.parse`."""
+    from vllm.config.compilation import CompilationMode
+
+    compilation = vllm_config.compilation_config
+    return {
+        "cudagraph_mode": compilation.cudagraph_mode,
+        "enforce_eager": bool(vllm_config.model_config.enforce_eager),
+        "compiling": compilation.mode == CompilationMode.VLLM_COMPILE,
+        "capture_sizes": compilation.cudagraph_capture_sizes or None,
+        "max_capture_size": compilation.max_cudagraph_capture_size or None,
+        "max_num_seqs": vllm_config.scheduler_config.max_num_seqs,
+    }
+
+
+def parallel_sizes(vllm_config: Any) -> dict[str, int]:
+    """Parallel sizes and speculative tokens, as `Environment` fields."""
+    parallel = vllm_config.parallel_config
+    speculative = vllm_config.speculative_config
+    return {
+        "tp": parallel.tensor_parallel_size,
+        "pp": parallel.pipeline_parallel_size,
+        "dp": parallel.data_parallel_size,
+        "dcp": parallel.decode_context_parallel_size,
+        "pcp": parallel.prefill_context_parallel_size,
+        "spec_tokens": speculative.num_speculative_tokens if speculative is not None else 0,
+    }
+
+
+def model_traits(vllm_config: Any) -> tuple[Any, bool]:
+    """The model's transformers config and whether vLLM treats it as encoder-decoder."""
+    model_config = vllm_config.model_config
+    return model_config.hf_config, bool(model_config.is_encoder_decoder)
+
+
+def vllm_config_of(llm: Any) -> Any:
+    """The `VllmConfig` of an offline `LLM` (or of an engine)."""
+    engine = getattr(llm, "llm_engine", llm)
+    return engine.vllm_config
+
+
+# -- writing VllmConfig -----------------------------------------------------------------------
+
+
+def apply_graph_settings(vllm_config: Any, mode_name: str, capture_sizes: list[int]) -> None:
+    """Set the effective cudagraph mode and capture sizes."""
+    from vllm.config import CUDAGraphMode
+
+    compilation = vllm_config.compilation_config
+    compilation.cudagraph_mode = CUDAGraphMode[mode_name]
+    compilation.cudagraph_capture_sizes = list(capture_sizes)
+    compilation.max_cudagraph_capture_size = max(capture_sizes, default=0)
