@@ -27,7 +27,10 @@ _EXPORTS = {
     "Probe": "backends.base",
     "hookimpl": "hooks.specs",
     "get_registry": "hooks.registry",
+    "capture": "runtime.standalone",
+    "GraphRunner": "runtime.runner",
     "GraphConfigError": "errors",
+    "GraphCaptureError": "errors",
     "BackendUnavailableError": "errors",
     "BackendConflictError": "errors",
 }

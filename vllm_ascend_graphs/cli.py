@@ -15,6 +15,7 @@ from .errors import BackendConflictError, GraphConfigError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
 from .modes import NPUGRAPH_EX_MODES, CUDAGraphMode
+from .runtime.check import add_check_arguments, run_check
 from .selection import Selection, select
 
 PROG = "vllm-ascend-graphs"
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     _add_assume(explain)
     explain.set_defaults(run=_run_explain)
+
+    check = commands.add_parser("check", help="capture a built-in small decoder and compare graph replay with eager")
+    add_check_arguments(check)
+    check.set_defaults(run=run_check)
     return parser
 
 

@@ -22,6 +22,20 @@ class BackendConflictError(RuntimeError):
     """Two plugins registered the same backend name or alias."""
 
 
+class GraphCaptureError(RuntimeError):
+    """Capturing a device graph failed.
+
+    The message names the batch size, what the device's error means and what to change; the
+    device's own error is chained as `__cause__`. `signature` names the recognised failure
+    (e.g. ``"207008"``), or is None when the error was not one we know.
+    """
+
+    def __init__(self, message: str, *, signature: str | None = None, size: int | None = None):
+        super().__init__(message)
+        self.signature = signature
+        self.size = size
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ` did you mean 'x'?` suffix when one of `choices` is close to `word`, else ``""``."""
     close = difflib.get_close_matches(str(word).lower(), [c.lower() for c in choices], n=1, cutoff=0.6)

@@ -1,0 +1,125 @@
+"""The ACLGraph backend's own code, end to end, against a fake torch_npu whose torch.npu is the sim.
+
+Plans come from the real selector for an assumed Ascend machine; compile goes through the fake
+Npugraph_ex (or the fusion pass), capture and replay through `devices/npu.py` on `torch.npu`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from vllm_ascend_graphs.backends.aclgraph import AclGraphBackend
+from vllm_ascend_graphs.config import GraphRequest
+from vllm_ascend_graphs.environment import Environment
+from vllm_ascend_graphs.models import ModelInfo
+from vllm_ascend_graphs.runtime.runner import GraphRunner
+from vllm_ascend_graphs.selection import select
+
+from .fakes import npugraph_ex as fake_npugraph_ex
+from .fakes import torch_npu as fake_torch_npu
+from .parity import assert_parity
+
+ASCEND = Environment(device="npu", soc="910B", torch_npu="2.13.0", npugraph_ex=True)
+SIZES = [1, 2, 4, 8]
+REQUESTS = [1, 3, 4, 6, 8, 9, 2]
+NPUGRAPH_EX_OPTIONS = {"force_eager": True, "inplace_pass": False, "clone_input": False, "clone_output": False}
+
+
+@pytest.fixture
+def torch_npu(monkeypatch, sim):
+    return fake_torch_npu.install(monkeypatch, sim)
+
+
+def selected(mode, **compilation):
+    request = GraphRequest.parse({"graph_backend": "aclgraph", "graph_fallback": False,
+                                  "ascend_compilation_config": compilation},
+                                 cudagraph_mode=mode, capture_sizes=SIZES)
+    selection = select(request, environment=ASCEND, model=ModelInfo.from_architecture("Qwen3ForCausalLM"))
+    assert isinstance(selection.backend, AclGraphBackend)
+    return selection.backend, selection.plan
+
+
+def serve(backend, plan, decoder):
+    compiled = backend.compile(decoder, decoder.inputs(2, seed=0), plan)
+    runner = GraphRunner(compiled, plan.capture_sizes, backend=backend, mode=plan.cudagraph_mode)
+    return runner.capture(decoder.inputs(2, seed=0))
+
+
+def fused_ops(module):
+    return [node for node in module.graph.nodes if node.target is fake_torch_npu.npu_add_rms_norm]
+
+
+@pytest.mark.parametrize("static_kernel", [False, True])
+def test_full_decode_only_compiles_with_npugraph_ex_and_replays_after_a_sync(monkeypatch, torch_npu, sim, decoder,
+                                                                              static_kernel):
+    npugraph_ex = fake_npugraph_ex.install_npugraph_ex(monkeypatch)
+    backend, plan = selected("FULL_DECODE_ONLY", enable_static_kernel=static_kernel)
+    assert plan.npugraph_ex and plan.static_kernel is static_kernel
+
+    runner = serve(backend, plan, decoder)
+
+    [(config, graph_module, _)] = npugraph_ex.compiled
+    expected = dict(NPUGRAPH_EX_OPTIONS)
+    if static_kernel:
+        expected |= {"static_kernel_compile": True, "_vllm_aclnn_static_kernel_sym_range": SIZES}
+    assert config.options == expected
+    assert torch_npu.npu.compile_modes == [False]
+    assert not fused_ops(graph_module), "with Npugraph_ex on, its passes fuse, not ours"
+    assert runner.graphs.api is torch_npu.npu and sorted(size for size, _ in runner.captured) == SIZES
+
+    events_before = len(sim.events)
+    assert_parity(runner, decoder, REQUESTS)
+    replays = sim.events[events_before:]
+    assert replays == ["sync", "replay"] * (len(REQUESTS) - 1), "FULL graphs synchronise before each replay"
+
+
+def test_torchair_is_the_fallback_when_npugraph_ex_is_absent(monkeypatch, torch_npu, decoder):
+    torchair = fake_npugraph_ex.install_torchair_only(monkeypatch)
+    backend, plan = selected("FULL", enable_static_kernel=True)
+    runner = serve(backend, plan, decoder)
+    [(config, _, _)] = torchair.compiled
+    assert config.mode == "reduce-overhead" and config.debug.run_eagerly is True
+    assert config.experimental_config.aclgraph._aclnn_static_shape_kernel is True
+    assert config.experimental_config.aclgraph._aclnn_static_shape_kernel_sym_value_range == SIZES
+    assert_parity(runner, decoder, REQUESTS, uniform_decode=False)
+
+
+def test_without_npugraph_ex_or_torchair_the_error_says_how_to_proceed(monkeypatch, torch_npu, decoder):
+    monkeypatch.setitem(sys.modules, "npugraph_ex", None)
+    monkeypatch.setitem(sys.modules, "torchair", None)
+    backend, plan = selected("FULL")
+    with pytest.raises(Exception, match="neither npugraph_ex nor torchair; allowed: .*enable_npugraph_ex false"):
+        backend.compile(decoder, decoder.inputs(2, seed=0), plan)
+
+
+def test_piecewise_fuses_add_rms_norm_into_the_npu_kernel_and_replays_without_a_sync(torch_npu, sim, decoder):
+    backend, plan = selected("PIECEWISE")
+    assert not plan.npugraph_ex
+    compiled = backend.compile(decoder, decoder.inputs(2, seed=0), plan)
+    assert len(fused_ops(compiled)) == 4  # two per layer: after attention and after the MLP
+    assert not [node for node in compiled.graph.nodes if node.target is torch.nn.functional.rms_norm
+                and node.args[0].target is not torch.nn.functional.embedding]
+
+    runner = GraphRunner(compiled, plan.capture_sizes, backend=backend, mode=plan.cudagraph_mode)
+    runner.capture(decoder.inputs(2, seed=0))
+    events_before = len(sim.events)
+    assert_parity(runner, decoder, REQUESTS, atol=1e-4)
+    assert_parity(runner, decoder, REQUESTS, uniform_decode=False, atol=1e-4)
+    assert "sync" not in sim.events[events_before:], "PIECEWISE graphs replay without a sync"
+
+
+def test_the_fuse_norm_quant_toggle_turns_the_fusion_off(torch_npu, decoder):
+    backend, plan = selected("PIECEWISE", fuse_norm_quant=False)
+    assert plan.options == {"fuse_norm_quant": False}
+    compiled = backend.compile(decoder, decoder.inputs(2, seed=0), plan)
+    assert not fused_ops(compiled)
+
+
+def test_a_single_output_graph_is_handed_to_npugraph_ex_as_a_tuple_and_unwrapped(monkeypatch, torch_npu):
+    fake_npugraph_ex.install_npugraph_ex(monkeypatch)
+    backend, plan = selected("FULL")
+    compiled = backend.compile(lambda x: x * 2, [torch.ones(2)], plan)
+    torch.testing.assert_close(compiled(torch.ones(2)), torch.full((2,), 2.0))
