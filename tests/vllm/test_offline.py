@@ -51,6 +51,7 @@ def test_auto_decides_logs_once_and_records_the_plan(make_llm, plugin_log):
     assert plugin_log(logging.INFO) == ["graph backend: eager, cudagraph_mode NONE (aclgraph: no Ascend NPU here (device: cpu); "
                     "xlite: not requested)"]
     assert "graph backend note: fallback chain: aclgraph -> eager" in plugin_log(logging.DEBUG)
+    assert "vLLM's cpu platform supports no static graphs: no graph is captured" in decision["notes"]
     config = llm.llm_engine.vllm_config
     assert config.compilation_config.cudagraph_mode.name == "NONE"
     assert config.additional_config["ascend_compilation_config"]["enable_npugraph_ex"] is False

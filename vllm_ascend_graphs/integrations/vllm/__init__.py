@@ -16,9 +16,19 @@ __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 
 
 def register() -> None:
-    """Hook the active platform's config check, and surface our config errors unwrapped."""
-    adapter.patch(adapter.platform_class(), "check_and_update_config", on_check_and_update_config)
+    """Hook the active platform's config check, and surface our config errors unwrapped.
+
+    On platforms with static graphs, also let the selected backend supply the graph wrapper and
+    the compiler (`runtime_hooks`); the CPU build has none, so nothing more is hooked there.
+    """
+    platform = adapter.platform_class()
+    adapter.patch(platform, "check_and_update_config", on_check_and_update_config)
     adapter.patch(adapter.engine_args_class(), "create_engine_config", _raise_our_config_errors)
+    if adapter.supports_static_graphs():
+        from . import runtime_hooks
+
+        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.static_graph_wrapper_cls)
+        adapter.patch(platform, "get_compile_backend", runtime_hooks.compile_backend)
     adapter.logger().debug("vllm-ascend-graphs plugin registered")
 
 

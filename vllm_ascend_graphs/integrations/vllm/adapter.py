@@ -149,3 +149,30 @@ def apply_graph_settings(vllm_config: Any, mode_name: str, capture_sizes: list[i
     compilation.cudagraph_mode = CUDAGraphMode[mode_name]
     compilation.cudagraph_capture_sizes = list(capture_sizes)
     compilation.max_cudagraph_capture_size = max(capture_sizes, default=0)
+
+
+# -- run time (static-graph platforms only) ---------------------------------------------------
+
+
+def platform_device_type() -> str:
+    """The active platform's device type ("cuda", "npu", "cpu", ...)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.device_type
+
+
+def current_vllm_config() -> Any:
+    """The `VllmConfig` vLLM is building or running a model with, or None outside of that."""
+    from vllm.config import get_current_vllm_config_or_none
+
+    return get_current_vllm_config_or_none()
+
+
+def forward_state() -> tuple[str, Any] | None:
+    """(runtime mode name, batch descriptor) of the step being run, or None outside a forward pass."""
+    from vllm.forward_context import get_forward_context, is_forward_context_available
+
+    if not is_forward_context_available():
+        return None
+    context = get_forward_context()
+    return context.cudagraph_runtime_mode.name, context.batch_descriptor

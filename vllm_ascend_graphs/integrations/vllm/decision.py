@@ -6,12 +6,14 @@ on the same decision; a process that finds a record re-applies it instead of dec
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from ...assumptions import Assumptions
 from ...backends.base import Plan
 from ...models import ModelInfo
+from ...modes import CUDAGraphMode
 from ...config import GraphRequest
 from ...selection import Selection, current_environment, select
 from . import adapter
@@ -33,7 +35,20 @@ def decide(vllm_config: Any) -> Selection:
     hf_config, encoder_decoder = adapter.model_traits(vllm_config)
     model = ModelInfo.from_hf_config(hf_config)
     model = Assumptions.from_environ().apply_to_model(model.replace(encoder_decoder=encoder_decoder))
-    return select(request, environment=environment, model=model)
+    return without_static_graphs(select(request, environment=environment, model=model))
+
+
+def without_static_graphs(selection: Selection) -> Selection:
+    """On a platform with no static graphs (vLLM's CPU build) the plan captures nothing, and says so."""
+    if adapter.supports_static_graphs():
+        return selection
+    plan = selection.plan
+    note = f"vLLM's {adapter.platform_device_type()} platform supports no static graphs: no graph is captured"
+    if plan.cudagraph_mode is not CUDAGraphMode.NONE:
+        note = f"cudagraph_mode {plan.cudagraph_mode.name} -> NONE: {note}"
+    plan = dataclasses.replace(plan, cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False,
+                               static_kernel=False, notes=(*plan.notes, note))
+    return dataclasses.replace(selection, plan=plan)
 
 
 def record(vllm_config: Any, selection: Selection) -> None:

@@ -1,0 +1,195 @@
+"""Run-time hooks: on static-graph platforms the selected backend supplies wrapper and compiler.
+
+vLLM's CPU build has no static graphs, so the platform part runs with `support_static_graph_mode`
+switched on for the test, and the wrapper captures and replays on the simulated device.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import pytest
+import torch
+
+from vllm_ascend_graphs import GraphBackend, GraphCaptureError, Plan, Probe, hookimpl
+from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
+from vllm_ascend_graphs.integrations import vllm as plugin
+from vllm_ascend_graphs.integrations.vllm import adapter, runtime_hooks
+from vllm_ascend_graphs.integrations.vllm.decision import RECORD_KEY
+from vllm_ascend_graphs.modes import CUDAGraphMode
+
+STACK_207008 = ("capture_begin: AclmdlRICaptureBegin(capture_stream_, capture_mode), error code is 207008\n"
+                "[Error]: Stream resources are insufficient. Insufficient_Stream_Resources(EL0009)")
+
+
+class BatchDescriptor(NamedTuple):  # the fields of vLLM's frozen BatchDescriptor that the wrapper reads
+    num_tokens: int
+    uniform: bool
+
+
+class SimGraphBackend(GraphBackend):
+    """A backend whose graphs live on the simulated device: our wrapper and compiler must run it."""
+
+    name = "simgraph"
+    device = "sim"
+
+    def __init__(self):
+        self.compiled: list[Plan] = []
+
+    def probe(self, request, environment, model):
+        return Probe.ok("always")
+
+    def plan(self, request, environment, model):
+        return Plan(backend=self.name, cudagraph_mode=CUDAGraphMode.FULL)
+
+    def compile(self, graph_module, example_inputs, plan):
+        self.compiled.append(plan)
+        return graph_module
+
+    def capture(self, graphs, fn, static_inputs, *, pool, mode):
+        return graphs.capture(fn, static_inputs, pool=pool)
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    sim = SimGraphBackend()
+
+    class Plugin:
+        @hookimpl
+        def graph_backends(self):
+            return [sim]
+
+    registry = BackendRegistry(entry_points=[]).load()
+    registry.register(Plugin(), "test-sim")
+    reset_registry(registry)
+    monkeypatch.setattr(runtime_hooks, "_devices", {})
+    yield sim
+    reset_registry(None)
+
+
+def config_for(backend: str, **additional) -> SimpleNamespace:
+    """A vLLM config as far as the hooks read it: the recorded decision in additional_config."""
+    record = Plan(backend=backend, cudagraph_mode=CUDAGraphMode.FULL, capture_sizes=(1, 2)).to_dict()
+    return SimpleNamespace(additional_config={**additional, RECORD_KEY: record})
+
+
+def test_the_cpu_build_hooks_no_runtime():
+    plugin.register()
+    platform = adapter.platform_class()
+    assert not adapter.supports_static_graphs()
+    assert not adapter.is_patched(platform, "get_static_graph_wrapper_cls")
+    assert not adapter.is_patched(platform, "get_compile_backend")
+
+
+@pytest.fixture
+def static_platform(monkeypatch):
+    """The active platform, claiming static-graph support, with our hooks registered afresh."""
+    platform = adapter.platform_class()
+    plugin.unregister()
+    monkeypatch.setattr(platform, "support_static_graph_mode", classmethod(lambda cls: True))
+    plugin.register()
+    yield platform
+    plugin.unregister()
+    monkeypatch.undo()
+    plugin.register()
+
+
+@pytest.mark.parametrize(
+    ("backend_name", "platform_device", "wrapper"),
+    [
+        ("simgraph", "cpu", runtime_hooks.WRAPPER),  # a device the platform does not drive: ours
+        ("simgraph", "sim", None),  # the platform's own device: the platform's own wrapper
+        ("eager", "cpu", None),  # no device: nothing of ours to run
+    ],
+)
+def test_platform_hooks_answer_from_the_recorded_decision(static_platform, backend, monkeypatch, backend_name,
+                                                          platform_device, wrapper):
+    default_wrapper = static_platform.get_static_graph_wrapper_cls.__func__  # patched: check it answers
+    monkeypatch.setattr(adapter, "current_vllm_config", lambda: config_for(backend_name))
+    monkeypatch.setattr(adapter, "platform_device_type", lambda: platform_device)
+    assert adapter.is_patched(static_platform, "get_static_graph_wrapper_cls")
+    expected_wrapper = wrapper or "vllm.compilation.base_static_graph.AbstractStaticGraphWrapper"
+    assert default_wrapper(static_platform) == expected_wrapper
+    expected_compiler = runtime_hooks.COMPILER if wrapper else "inductor"
+    assert static_platform.get_compile_backend() == expected_compiler
+    monkeypatch.setattr(adapter, "current_vllm_config", lambda: None)  # before any decision: vLLM's own
+    assert static_platform.get_compile_backend() == "inductor"
+
+
+def piece(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x @ w) + 1
+
+
+@pytest.fixture
+def step(monkeypatch):
+    """`step.state` is what the forward context says: (runtime mode, batch descriptor) or None."""
+    holder = SimpleNamespace(state=None)
+    monkeypatch.setattr(adapter, "forward_state", lambda: holder.state)
+    return holder
+
+
+def test_wrapper_captures_once_per_descriptor_then_replays(backend, step):
+    wrapper = runtime_hooks.GraphWrapper(piece, config_for("simgraph"), runtime_mode="FULL")
+    x, w = torch.randn(4, 8), torch.randn(8, 8)  # vLLM's persistent buffers: same tensors every step
+    step.state = ("FULL", "4 tokens")
+    first = wrapper(x, w)
+    torch.testing.assert_close(first, piece(x, w))
+    x.copy_(torch.randn(4, 8))  # the next step's inputs, written into the same buffer
+    second = wrapper(x, w)
+    assert second is first  # the graph's own output, rewritten by the replay
+    torch.testing.assert_close(second, piece(x, w))
+    assert wrapper.graphs.api.events.count("capture") == 1
+    assert wrapper.graphs.api.events.count("replay") == 2  # right after the capture, then this step
+
+    step.state = ("PIECEWISE", "4 tokens")  # another runtime mode: not this wrapper's, run the piece
+    assert wrapper(x, w) is not first
+    step.state = None  # no forward context (e.g. profiling): run the piece
+    torch.testing.assert_close(wrapper(x, w), piece(x, w))
+    assert wrapper.graphs.api.events.count("replay") == 2
+
+
+@pytest.mark.parametrize("policy", ["shrink", "eager"])
+def test_capture_failure_policies_keep_serving(backend, step, policy):
+    wrapper = runtime_hooks.GraphWrapper(piece, config_for("simgraph", graph_capture_policy=policy), "FULL")
+    wrapper.graphs.api.inject_capture_failure(STACK_207008, captures={0})
+    x, w = torch.randn(2, 8), torch.randn(8, 8)
+    step.state = ("FULL", "2 tokens")
+    torch.testing.assert_close(wrapper(x, w), piece(x, w))  # the failed capture still answers, eagerly
+    torch.testing.assert_close(wrapper(x, w), piece(x, w))
+    step.state = ("FULL", "1 token")
+    y = torch.randn(1, 8)
+    torch.testing.assert_close(wrapper(y, w), piece(y, w))
+    captured = wrapper.graphs.api.events.count("capture")
+    assert captured == (1 if policy == "shrink" else 0)  # shrink keeps capturing other sizes; eager stops
+
+
+def test_capture_failure_raises_with_guidance_by_default(backend, step):
+    wrapper = runtime_hooks.GraphWrapper(piece, config_for("simgraph"), "FULL")
+    wrapper.graphs.api.inject_capture_failure(STACK_207008)
+    step.state = ("FULL", BatchDescriptor(num_tokens=2, uniform=True))
+    with pytest.raises(GraphCaptureError) as info:
+        wrapper(torch.randn(2, 8), torch.randn(8, 8))
+    assert "cudagraph_capture_sizes" in str(info.value) and "207008" in str(info.value.__cause__)
+
+
+def test_compiler_runs_the_backend_compile_stage(backend, monkeypatch):
+    config = config_for("simgraph")
+    monkeypatch.setattr(adapter, "current_vllm_config", lambda: config)
+    compiler = runtime_hooks.GraphCompiler()
+    graph = torch.fx.symbolic_trace(piece)
+    compiled, handle = compiler.compile(graph, [torch.randn(2, 8), torch.randn(8, 8)], {}, None)
+    assert compiled is graph and handle is None
+    assert backend.compiled == [runtime_hooks.chosen(config)[1]]
+    assert compiler.compute_hash(config) == "simgraph:FULL"
+
+
+def test_a_graph_plan_on_a_platform_without_static_graphs_captures_nothing(backend):
+    from vllm_ascend_graphs import Environment, ModelInfo, select
+    from vllm_ascend_graphs.integrations.vllm.decision import without_static_graphs
+
+    selection = select({"graph_backend": "simgraph"}, environment=Environment(), model=ModelInfo())
+    assert selection.plan.cudagraph_mode is CUDAGraphMode.FULL
+    plan = without_static_graphs(selection).plan
+    assert (plan.cudagraph_mode, plan.capture_sizes) == (CUDAGraphMode.NONE, ())
+    assert plan.notes[-1] == "cudagraph_mode FULL -> NONE: vLLM's cpu platform supports no static graphs: no graph is captured"

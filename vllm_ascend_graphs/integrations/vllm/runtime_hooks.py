@@ -1,0 +1,174 @@
+"""Run-time hooks for platforms with static graphs: the selected backend's wrapper and compiler.
+
+vLLM asks the platform which class captures and replays each compiled piece
+(`get_static_graph_wrapper_cls`) and which compiler runs the compile stage
+(`get_compile_backend`). With the plugin active both answer from the recorded decision:
+
+- a backend whose device the platform drives natively keeps the platform's own classes: they
+  know that device's per-replay duties (vLLM Ascend's ACLGraph wrapper updates attention
+  parameters between full replays), and they read the plan from `additional_config`;
+- any other backend with a device gets `GraphWrapper` and `GraphCompiler`, which run the
+  backend's own compile, capture and replay duties on our device graph API.
+
+On vLLM's CPU build there are no static graphs and none of this is hooked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from vllm.compilation.compiler_interface import CompilerInterface
+
+from ...backends.base import GraphBackend, Plan
+from ...errors import GraphCaptureError
+from ...hooks.registry import get_registry
+from ...modes import CUDAGraphMode
+from ...runtime.capture_errors import capture_error
+from ...runtime.devices import DeviceGraphs, get_device
+from . import adapter
+from .decision import recorded
+
+WRAPPER = f"{__name__}.GraphWrapper"
+COMPILER = f"{__name__}.GraphCompiler"
+
+_devices: dict[str, tuple[DeviceGraphs, object]] = {}
+
+
+def chosen(vllm_config: Any) -> tuple[GraphBackend, Plan] | None:
+    """The backend and plan recorded in `vllm_config`, or None before a decision."""
+    record = recorded(vllm_config) if vllm_config is not None else None
+    if record is None:
+        return None
+    return get_registry().get(record["backend"]), Plan.from_dict(record)
+
+
+def owns_runtime(backend: GraphBackend, platform_device: str) -> bool:
+    """Whether our wrapper and compiler run this backend (see the module docstring)."""
+    return backend.device is not None and backend.device != platform_device
+
+
+def static_graph_wrapper_cls(original: Any) -> Any:
+    def get_static_graph_wrapper_cls(platform_cls: type) -> str:
+        choice = chosen(adapter.current_vllm_config())
+        if choice and owns_runtime(choice[0], adapter.platform_device_type()):
+            return WRAPPER
+        return original(platform_cls)
+
+    return get_static_graph_wrapper_cls
+
+
+def compile_backend(original: Any) -> Any:
+    def get_compile_backend(platform_cls: type) -> str:
+        choice = chosen(adapter.current_vllm_config())
+        if choice and owns_runtime(choice[0], adapter.platform_device_type()):
+            return COMPILER
+        return original(platform_cls)
+
+    return get_compile_backend
+
+
+def _device(name: str) -> tuple[DeviceGraphs, object]:
+    """One graph API and one memory pool per device, shared by every wrapped piece."""
+    if name not in _devices:
+        graphs = get_device(name)
+        _devices[name] = (graphs, graphs.graph_pool())
+    return _devices[name]
+
+
+class GraphWrapper:
+    """vLLM's static-graph wrapper protocol over a backend's capture/replay duties.
+
+    vLLM pads each batch to a captured size, keeps inputs in persistent buffers, and says in the
+    forward context which runtime mode and batch descriptor this step is. The wrapper captures
+    once per descriptor (replaying right away, since a device computes nothing while capturing)
+    and replays afterwards; outputs are the graph's own (vLLM copies what it keeps). A capture failure follows `graph_capture_policy`: raise, or run that descriptor
+    ("shrink") or every descriptor ("eager") eagerly from then on.
+    """
+
+    def __init__(self, runnable: Any, vllm_config: Any, runtime_mode: Any, **options: Any):
+        choice = chosen(vllm_config)
+        if choice is None:
+            raise RuntimeError("GraphWrapper: no graph-backend decision is recorded in this vLLM config")
+        self.runnable = runnable
+        self.backend, plan = choice
+        self.runtime_mode = CUDAGraphMode.parse(runtime_mode, "runtime_mode")
+        self.policy = adapter.additional_config(vllm_config).get("graph_capture_policy", "raise")
+        self.graphs, self.pool = _device(self.backend.device)
+        self.entries: dict[Any, Any] = {}
+        self.eager: set[Any] = set()
+        self.all_eager = False
+        self.debug = adapter.logger().isEnabledFor(logging.DEBUG)
+
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self.runnable, key)  # vLLM reaches the piece's attributes through its wrapper
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        state = adapter.forward_state()
+        if state is None or state[0] != self.runtime_mode.name or self.all_eager or state[1] in self.eager:
+            return self.runnable(*args, **kwargs)
+        descriptor = state[1]
+        entry = self.entries.get(descriptor)
+        if entry is None:
+            return self._capture(descriptor, args, kwargs)
+        recording, addresses = entry
+        if self.debug:
+            _check_addresses(descriptor, args, addresses)
+        self.backend.replay(self.graphs, recording, self.runtime_mode)
+        return recording.outputs
+
+    def _capture(self, descriptor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        def piece(*inputs: Any) -> Any:
+            return self.runnable(*inputs, **kwargs)
+
+        try:
+            recording = self.backend.capture(self.graphs, piece, args, pool=self.pool, mode=self.runtime_mode)
+        except RuntimeError as exc:
+            error = capture_error(exc, size=getattr(descriptor, "num_tokens", 0),
+                                  uniform_decode=bool(getattr(descriptor, "uniform", False)), device=self.graphs.name)
+            if self.policy == "raise":
+                raise error from exc
+            self._give_up(descriptor, error)
+            return self.runnable(*args, **kwargs)
+        if recording is None:
+            self.eager.add(descriptor)
+            return self.runnable(*args, **kwargs)
+        self.entries[descriptor] = (recording, [getattr(a, "data_ptr", lambda: None)() for a in args])
+        self.backend.replay(self.graphs, recording, self.runtime_mode)  # a capture computes nothing on a device
+        return recording.outputs
+
+    def _give_up(self, descriptor: Any, error: GraphCaptureError) -> None:
+        if self.policy == "eager":
+            self.all_eager = True
+            self.entries.clear()
+            adapter.logger().warning("graph_capture_policy 'eager': capture failed, every batch now runs eagerly. %s",
+                                     error)
+        else:
+            self.eager.add(descriptor)
+            adapter.logger().warning("graph_capture_policy 'shrink': capture failed for %s, which now runs eagerly. %s",
+                                     descriptor, error)
+
+
+def _check_addresses(descriptor: Any, args: tuple[Any, ...], addresses: list[int | None]) -> None:
+    now = [getattr(a, "data_ptr", lambda: None)() for a in args]
+    if now != addresses:
+        raise RuntimeError(f"GraphWrapper (debug): the inputs of {descriptor} moved since capture "
+                           f"({addresses} -> {now}); replays would read stale buffers")
+
+
+class GraphCompiler(CompilerInterface):
+    """vLLM's compiler interface over the selected backend's compile stage (no compile cache)."""
+
+    name = "vllm_ascend_graphs"
+
+    def compute_hash(self, vllm_config: Any) -> str:
+        choice = chosen(vllm_config)
+        return "" if choice is None else f"{choice[0].name}:{choice[1].cudagraph_mode.name}"
+
+    def compile(self, graph: Any, example_inputs: list[Any], compiler_config: dict[str, Any], compile_range: Any,
+                key: str | None = None) -> tuple[Any, None]:
+        choice = chosen(adapter.current_vllm_config())
+        if choice is None:
+            return graph, None
+        backend, plan = choice
+        return backend.compile(graph, example_inputs, plan), None
