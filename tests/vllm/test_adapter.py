@@ -81,3 +81,15 @@ def test_pydantic_wraps_our_errors_and_the_adapter_unwraps_them():
     unwrapped = adapter.unwrap_config_error(info.value, GraphConfigError)
     assert isinstance(unwrapped, GraphConfigError) and "graph_backend" in str(unwrapped)
     assert adapter.unwrap_config_error(ValueError("plain"), GraphConfigError) is None
+
+
+def test_run_time_internals():
+    base = adapter.compiler_interface()
+    assert list(inspect.signature(base.compile).parameters) == [
+        "self", "graph", "example_inputs", "compiler_config", "compile_range", "key"]
+    assert callable(base.compute_hash)
+    platform = adapter.platform_class()
+    for hook in ("get_static_graph_wrapper_cls", "get_compile_backend"):
+        assert list(inspect.signature(getattr(platform, hook)).parameters) == [], hook  # bound classmethods
+    assert adapter.platform_device_type() == "cpu"
+    assert adapter.current_vllm_config() is None and adapter.forward_state() is None  # outside any model run

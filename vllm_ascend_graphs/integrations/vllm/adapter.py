@@ -154,6 +154,13 @@ def apply_graph_settings(vllm_config: Any, mode_name: str, capture_sizes: list[i
 # -- run time (static-graph platforms only) ---------------------------------------------------
 
 
+def compiler_interface() -> type:
+    """vLLM's base class for compile backends (`compile(graph, example_inputs, config, range, key)`)."""
+    from vllm.compilation.compiler_interface import CompilerInterface
+
+    return CompilerInterface
+
+
 def platform_device_type() -> str:
     """The active platform's device type ("cuda", "npu", "cpu", ...)."""
     from vllm.platforms import current_platform

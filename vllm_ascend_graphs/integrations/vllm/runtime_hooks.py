@@ -18,8 +18,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from vllm.compilation.compiler_interface import CompilerInterface
-
 from ...backends.base import GraphBackend, Plan
 from ...errors import GraphCaptureError
 from ...hooks.registry import get_registry
@@ -156,7 +154,7 @@ def _check_addresses(descriptor: Any, args: tuple[Any, ...], addresses: list[int
                            f"({addresses} -> {now}); replays would read stale buffers")
 
 
-class GraphCompiler(CompilerInterface):
+class GraphCompiler(adapter.compiler_interface()):  # type: ignore[misc]
     """vLLM's compiler interface over the selected backend's compile stage (no compile cache)."""
 
     name = "vllm_ascend_graphs"
