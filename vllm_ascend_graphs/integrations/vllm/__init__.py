@@ -27,8 +27,8 @@ def register() -> None:
     if adapter.supports_static_graphs():
         from . import runtime_hooks
 
-        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.static_graph_wrapper_cls)
-        adapter.patch(platform, "get_compile_backend", runtime_hooks.compile_backend)
+        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.answering(runtime_hooks.WRAPPER))
+        adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")
 
 

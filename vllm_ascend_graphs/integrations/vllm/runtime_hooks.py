@@ -16,6 +16,7 @@ On vLLM's CPU build there are no static graphs and none of this is hooked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ...backends.base import GraphBackend, Plan
@@ -46,24 +47,19 @@ def owns_runtime(backend: GraphBackend, platform_device: str) -> bool:
     return backend.device is not None and backend.device != platform_device
 
 
-def static_graph_wrapper_cls(original: Any) -> Any:
-    def get_static_graph_wrapper_cls(platform_cls: type) -> str:
-        choice = chosen(adapter.current_vllm_config())
-        if choice and owns_runtime(choice[0], adapter.platform_device_type()):
-            return WRAPPER
-        return original(platform_cls)
+def answering(ours: str) -> Callable[[Callable[[type], str]], Callable[[type], str]]:
+    """A patch for a platform hook that names a class: `ours` when our runtime runs the chosen backend."""
 
-    return get_static_graph_wrapper_cls
+    def make(original: Callable[[type], str]) -> Callable[[type], str]:
+        def hook(platform_cls: type) -> str:
+            choice = chosen(adapter.current_vllm_config())
+            if choice and owns_runtime(choice[0], adapter.platform_device_type()):
+                return ours
+            return original(platform_cls)
 
+        return hook
 
-def compile_backend(original: Any) -> Any:
-    def get_compile_backend(platform_cls: type) -> str:
-        choice = chosen(adapter.current_vllm_config())
-        if choice and owns_runtime(choice[0], adapter.platform_device_type()):
-            return COMPILER
-        return original(platform_cls)
-
-    return get_compile_backend
+    return make
 
 
 def _device(name: str) -> tuple[DeviceGraphs, object]:
