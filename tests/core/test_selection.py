@@ -157,3 +157,19 @@ def test_selection_as_json(npu):
     assert {"backend", "cudagraph_mode", "npugraph_ex", "static_kernel", "capture_sizes", "trail", "notes"} <= set(data)
     assert data["trail"] == [{"backend": "aclgraph", "selected": True,
                               "reason": "torch_npu 2.10.0 with the NPU graph API on npu 910B"}]
+
+
+def test_a_refusal_quotes_the_mode_rule_not_a_later_note(npu):
+    request = GraphRequest.parse({"ascend_compilation_config": {"enable_static_kernel": True}},
+                                 cudagraph_mode="PIECEWISE", compiling=False)
+    selection = select(request, environment=npu, model=QWEN)
+    assert selection.trail[0].reason == (
+        "no graph mode is left for this model: cudagraph_mode PIECEWISE -> NONE: piecewise graphs need vLLM's "
+        "piecewise compilation (VLLM_COMPILE), which is off")
+
+
+def test_xlite_keeps_an_explicit_none_for_aclgraph():
+    selection = select(GraphRequest.parse({"xlite_graph_config": {"enabled": True}}, cudagraph_mode="NONE"),
+                       environment=XLITE_NPU, model=QWEN)
+    assert selection.plan.backend == "xlite" and selection.plan.cudagraph_mode is CUDAGraphMode.NONE
+    assert "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches" in selection.notes

@@ -151,7 +151,7 @@ def test_wrapper_captures_once_per_descriptor_then_replays(backend, step):
 
 @pytest.mark.parametrize("policy", ["shrink", "eager"])
 def test_capture_failure_policies_keep_serving(backend, step, policy):
-    wrapper = runtime_hooks.GraphWrapper(piece, config_for("simgraph", graph_capture_policy=policy), "FULL")
+    wrapper = runtime_hooks.GraphWrapper(piece, config_for("simgraph", graph_capture_policy=policy.upper()), "FULL")
     wrapper.graphs.api.inject_capture_failure(STACK_207008, captures={0})
     x, w = torch.randn(2, 8), torch.randn(8, 8)
     step.state = ("FULL", "2 tokens")

@@ -94,7 +94,8 @@ class AclGraphBackend(AclGraphRuntime, GraphBackend):
             return Probe.refuse("cudagraph_mode NONE asks for no graphs")
         settings = resolve(request, environment, model)
         if settings.cudagraph_mode is CUDAGraphMode.NONE:
-            return Probe.refuse(f"no graph mode is left for this model: {settings.notes[-1]}")
+            why = next(note for note in reversed(settings.notes) if note.startswith("cudagraph_mode"))
+            return Probe.refuse(f"no graph mode is left for this model: {why}")
         soc = f" {environment.soc}" if environment.soc else ""
         version = "(assumed)" if environment.torch_npu == ASSUMED else environment.torch_npu
         return Probe.ok(f"torch_npu {version} with the NPU graph API on npu{soc}")

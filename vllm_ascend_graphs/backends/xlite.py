@@ -61,7 +61,9 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
 
     def plan(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Plan:
         full_mode = request.xlite_graph_config.full_mode
-        if full_mode and environment.spec_tokens == 0:
+        if request.cudagraph_mode is CUDAGraphMode.NONE:
+            mode, why = CUDAGraphMode.NONE, "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches"
+        elif full_mode and environment.spec_tokens == 0:
             mode, why = CUDAGraphMode.NONE, "xlite full mode runs prefill and decode itself, so ACLGraph is off"
         else:
             mode = CUDAGraphMode.FULL_DECODE_ONLY

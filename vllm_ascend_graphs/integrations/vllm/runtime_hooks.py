@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...backends.base import GraphBackend, Plan
+from ...config import GraphRequest
 from ...errors import GraphCaptureError
 from ...hooks.registry import get_registry
 from ...modes import CUDAGraphMode
@@ -87,7 +88,8 @@ class GraphWrapper:
         self.runnable = runnable
         self.backend, plan = choice
         self.runtime_mode = CUDAGraphMode.parse(runtime_mode, "runtime_mode")
-        self.policy = adapter.additional_config(vllm_config).get("graph_capture_policy", "raise")
+        policy = adapter.additional_config(vllm_config).get("graph_capture_policy", "raise")
+        self.policy = GraphRequest.parse({"graph_capture_policy": policy}).graph_capture_policy
         self.graphs, self.pool = _device(self.backend.device)
         self.entries: dict[Any, Any] = {}
         self.eager: set[Any] = set()
