@@ -26,6 +26,8 @@ _EXPORTS = {
     "Plan": "backends.base",
     "Probe": "backends.base",
     "hookimpl": "hooks.specs",
+    "DeviceGraphs": "runtime.devices",
+    "Recording": "runtime.devices",
     "get_registry": "hooks.registry",
     "capture": "runtime.standalone",
     "GraphRunner": "runtime.runner",

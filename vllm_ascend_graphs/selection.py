@@ -115,12 +115,11 @@ def select(
 
 
 def _with_validated_options(request: GraphRequest, registry: BackendRegistry) -> GraphRequest:
-    """Hand each `graph_backend_options` entry to its backend to validate, keyed by canonical name."""
+    """Every backend validates its `graph_backend_options` entry (or `{}`, to fill in its defaults)."""
     key = f"{ROOT}.graph_backend_options"
-    validated = {}
-    for name, options in request.graph_backend_options.items():
-        backend = registry.get(name, key=key)
-        validated[backend.name] = backend.validate_options(options)
+    given = {registry.get(name, key=key).name: options for name, options in request.graph_backend_options.items()}
+    validated = {entry.backend.name: entry.backend.validate_options(given.get(entry.backend.name, {}))
+                 for entry in registry.entries()}
     return request.replace(graph_backend_options=validated)
 
 

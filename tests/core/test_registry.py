@@ -218,3 +218,13 @@ def test_backend_names_are_validated_and_normalised():
         type("Auto", (GraphBackend,), {"name": "auto", "probe": None, "plan": None})
     with pytest.raises(TypeError, match="invalid"):
         type("Spaces", (GraphBackend,), {"name": "two words", "probe": None, "plan": None})
+
+
+def test_a_plugin_that_forgot_hookimpl_is_reported(builtins_only):
+    class Unmarked:
+        def graph_backends(self):  # no @hookimpl: pluggy would silently see nothing
+            return []
+
+    builtins_only.register(Unmarked(), "unmarked")
+    assert "implements no hook; mark its functions with @vllm_ascend_graphs.hookimpl" in (
+        builtins_only.failures["unmarked"].error)

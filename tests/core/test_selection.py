@@ -173,3 +173,36 @@ def test_xlite_keeps_an_explicit_none_for_aclgraph():
                        environment=XLITE_NPU, model=QWEN)
     assert selection.plan.backend == "xlite" and selection.plan.cudagraph_mode is CUDAGraphMode.NONE
     assert "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches" in selection.notes
+
+
+def test_backend_options_are_validated_with_defaults_filled_in(builtins_only, cpu):
+    from vllm_ascend_graphs import GraphBackend, GraphConfigError, Plan, Probe, hookimpl
+
+    class Tunable(GraphBackend):
+        name = "tunable"
+
+        def validate_options(self, options):
+            unknown = set(options) - {"streams"}
+            if unknown:
+                raise GraphConfigError(f"additional_config.graph_backend_options.tunable: unknown {sorted(unknown)}; "
+                                       "allowed: streams")
+            return {"streams": 4, **options}
+
+        def probe(self, request, environment, model):
+            return Probe.ok("ok")
+
+        def plan(self, request, environment, model):
+            return Plan(backend=self.name, cudagraph_mode=CUDAGraphMode.NONE,
+                        options=request.graph_backend_options[self.name])
+
+    class Plugin:
+        @hookimpl
+        def graph_backends(self):
+            return [Tunable()]
+
+    builtins_only.register(Plugin(), "tunable")
+    assert select({"graph_backend": "tunable"}, environment=cpu, model=QWEN).plan.options == {"streams": 4}
+    given = {"graph_backend": "tunable", "graph_backend_options": {"TUNABLE": {"streams": 2}}}
+    assert select(given, environment=cpu, model=QWEN).plan.options == {"streams": 2}
+    with pytest.raises(GraphConfigError, match="unknown \\['x'\\]; allowed: streams"):
+        select({"graph_backend_options": {"tunable": {"x": 1}}}, environment=cpu, model=QWEN)

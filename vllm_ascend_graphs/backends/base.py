@@ -118,7 +118,12 @@ class GraphBackend(abc.ABC):
         """The effective settings, called only after a successful probe."""
 
     def validate_options(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Check `additional_config.graph_backend_options.<name>`; this default accepts none."""
+        """Check `additional_config.graph_backend_options.<name>` and return it with defaults filled in.
+
+        Called for every registered backend on every selection (with `{}` when the user gave
+        none); `plan` reads the result from `request.graph_backend_options[self.name]`. Raise
+        `GraphConfigError` naming the key for bad options. This default accepts none.
+        """
         if options:
             raise GraphConfigError(
                 f"additional_config.graph_backend_options.{self.name}: got keys {sorted(map(str, options))}; "

@@ -165,6 +165,8 @@ class BackendRegistry:
         try:
             self._pm.register(plugin, name=origin.plugin)
             self._pm.check_pending()
+            if not self._pm.get_hookcallers(plugin):
+                raise TypeError("it implements no hook; mark its functions with @vllm_ascend_graphs.hookimpl")
             backends = self._collect(plugin)
         except Exception as exc:
             if not isolate:
