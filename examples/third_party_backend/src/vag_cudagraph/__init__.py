@@ -15,7 +15,7 @@ from vllm_ascend_graphs import (
 from vllm_ascend_graphs.modes import resolve
 
 if TYPE_CHECKING:
-    from vllm_ascend_graphs.runtime.devices import DeviceGraphs, Recording
+    from vllm_ascend_graphs import DeviceGraphs, Recording
 
 
 class CudaGraphBackend(GraphBackend):
