@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -38,6 +37,7 @@ class GraphCaptureError(RuntimeError):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ` did you mean 'x'?` suffix when one of `choices` is close to `word`, else ``""``."""
+    import difflib  # only on the error path: it is not free to import
     close = difflib.get_close_matches(str(word).lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
     return f" did you mean {close[0]!r}?" if close else ""
 
