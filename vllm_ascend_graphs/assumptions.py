@@ -67,6 +67,7 @@ ENVIRONMENT_KEYS: dict[str, Callable[[str, str], object]] = {
     "torch_npu": _version,
     "cann": _version,
     "xlite": _version,
+    "vllm_ascend": _version,
     "tp": _count(1),
     "pp": _count(1),
     "dp": _count(1),
@@ -122,6 +123,8 @@ class Assumptions:
         changes = dict(self.environment)
         if "launch_blocking" in changes:
             changes["launch_blocking"] = bool(changes["launch_blocking"])
+        if "device" in changes:
+            changes["static_graphs"] = None  # as usual for the assumed device
         if changes.get("device") == "npu" and "torch_npu" not in changes:
             changes["torch_npu"] = env.torch_npu or ASSUMED
         if "torch_npu" in changes:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from . import distributions
 
-DEVICES = ("npu", "cuda", "cpu")
+DEVICES = ("npu", "cuda", "xpu", "cpu")
+NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (vLLM's CPU build)
 SOCS = ("910", "910B", "910_93", "310P", "950")
 
 
@@ -36,6 +37,9 @@ class Environment:
     xlite_error: str | None = None  # why an installed xlite cannot be imported
     npugraph_ex: bool = False
     torchair: bool = False
+    vllm_ascend: str | None = None
+    # Whether vLLM's platform for this device captures graphs at all; None: as usual for the device.
+    static_graphs: bool | None = None
     tp: int = 1
     pp: int = 1
     dp: int = 1
@@ -44,6 +48,10 @@ class Environment:
     spec_tokens: int = 0
     launch_blocking: bool = False
     assumed: frozenset[str] = field(default_factory=frozenset)  # keys set by --assume, not probed
+
+    def __post_init__(self) -> None:
+        if self.static_graphs is None:
+            object.__setattr__(self, "static_graphs", self.device not in NO_STATIC_GRAPHS)
 
     @property
     def context_parallel(self) -> bool:
@@ -63,6 +71,8 @@ class Environment:
             parts.append(show("soc", self.soc))
         parts.append(show("torch_npu", self.torch_npu or "absent"))
         parts.append(show("xlite", self.xlite or "absent"))
+        if self.vllm_ascend:
+            parts.append(show("vllm_ascend", self.vllm_ascend))
         parts.append(", ".join(show(k, getattr(self, k)) for k in ("tp", "pp", "dp", "dcp", "pcp")))
         if self.spec_tokens:
             parts.append(show("spec_tokens", self.spec_tokens))
@@ -79,6 +89,7 @@ def probe_environment() -> Environment:
         torch_npu=distributions.version("torch-npu"),
         cann=_cann_version(),
         xlite=distributions.version("xlite"),
+        vllm_ascend=distributions.version("vllm-ascend"),
         launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
     )
     if device == "npu":

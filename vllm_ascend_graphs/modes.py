@@ -116,8 +116,8 @@ def narrow_mode(
 
     if enforce_eager and mode is not CUDAGraphMode.NONE:
         mode = narrow(CUDAGraphMode.NONE, "enforce_eager=True turns graphs off")
-    if encoder_decoder and mode in (CUDAGraphMode.FULL_AND_PIECEWISE, CUDAGraphMode.FULL):
-        mode = narrow(piecewise_or_none, "encoder-decoder models do not support full graphs on Ascend")
+    if encoder_decoder and mode not in (CUDAGraphMode.NONE, CUDAGraphMode.PIECEWISE):
+        mode = narrow(piecewise_or_none, "encoder-decoder models run only piecewise graphs on Ascend")
     if mode.needs_piecewise_compilation and not compiling:
         to = CUDAGraphMode.FULL_DECODE_ONLY if mode.decode_mode is CUDAGraphMode.FULL else CUDAGraphMode.NONE
         mode = narrow(to, "piecewise graphs need vLLM's piecewise compilation (VLLM_COMPILE), which is off")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import traceback
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from .environment import Environment, probe_environment
 from .errors import BackendUnavailableError, GraphConfigError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
+from .modes import DEFAULT_MODE, CUDAGraphMode
 
 logger = logging.getLogger("vllm_ascend_graphs")
 
@@ -92,12 +94,14 @@ def select(
     registry = registry or get_registry()
 
     request = _with_validated_options(request, registry)
+    request, platform_notes = _on_platform(request, environment)
     chain, chain_notes = _chain(request, registry, model, environment)
+    chain_notes = [*platform_notes, *chain_notes]
     trail: list[Attempt] = []
     for backend in chain:
         probe = _safe_probe(backend, request, environment, model)
         if probe.can_serve:
-            plan = backend.plan(request, environment, model)
+            plan = _within_platform(backend.plan(request, environment, model), environment)
             trail.append(Attempt(backend.name, True, probe.reason))
             names = tuple(b.name for b in chain)
             return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(chain_notes))
@@ -121,6 +125,26 @@ def _with_validated_options(request: GraphRequest, registry: BackendRegistry) ->
     validated = {entry.backend.name: entry.backend.validate_options(given.get(entry.backend.name, {}))
                  for entry in registry.entries()}
     return request.replace(graph_backend_options=validated)
+
+
+def _on_platform(request: GraphRequest, environment: Environment) -> tuple[GraphRequest, list[str]]:
+    """Where vLLM's platform captures no graphs (its CPU build), every backend sees mode NONE, as inside vLLM."""
+    if environment.static_graphs:
+        return request, []
+    why = f"vLLM's {environment.device} platform captures no graphs"
+    mode = request.cudagraph_mode or DEFAULT_MODE
+    note = why if mode is CUDAGraphMode.NONE else f"cudagraph_mode {mode.name} -> NONE: {why}"
+    return request.replace(cudagraph_mode=CUDAGraphMode.NONE), [note]
+
+
+def _within_platform(plan: Plan, environment: Environment) -> Plan:
+    """A plan never asks a platform without static graphs for graphs, whatever its backend planned."""
+    if environment.static_graphs or plan.cudagraph_mode is CUDAGraphMode.NONE:
+        return plan
+    note = (f"cudagraph_mode {plan.cudagraph_mode.name} -> NONE: vLLM's {environment.device} platform captures "
+            "no graphs")
+    return dataclasses.replace(plan, cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False,
+                               static_kernel=False, notes=(*plan.notes, note))
 
 
 def _chain(

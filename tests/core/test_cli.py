@@ -72,7 +72,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
 def test_list_shows_every_backend_and_whether_it_can_serve(capsys):
     code, out, _ = run(capsys, "list", "--json", "--assume", "device=npu")
     rows = {row["name"]: row for row in json.loads(out)["backends"]}
-    assert code == 0 and set(rows) == {"aclgraph", "eager", "xlite"}
+    assert code == 0 and set(rows) == {"aclgraph", "eager", "native", "xlite"}
     assert rows["aclgraph"]["can_serve"] is True and rows["aclgraph"]["origin"] == "builtin"
     assert rows["xlite"]["can_serve"] is False and "not requested" in rows["xlite"]["reason"]
     assert rows["eager"]["status"] == "loaded"

@@ -114,7 +114,7 @@ def test_unknown_backend_names_come_with_did_you_mean_and_choices():
         select({"graph_backend": "xlit"}, environment=Environment(), model=ModelInfo())
     assert str(info.value) == (
         "additional_config.graph_backend: unknown graph backend 'xlit'; did you mean 'xlite'? "
-        "allowed: auto, aclgraph, eager, xlite"
+        "allowed: auto, aclgraph, eager, native, xlite"
     )
     with pytest.raises(GraphConfigError, match=r"graph_backend_options: unknown graph backend 'aclgrap'"):
         select({"graph_backend_options": {"aclgrap": {}}}, environment=Environment(), model=ModelInfo())

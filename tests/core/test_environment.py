@@ -44,7 +44,7 @@ def test_assumptions_from_the_environment_variable(monkeypatch):
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
-        ("device=tpu", ["--assume device: got 'tpu'", "npu, cuda, cpu"]),
+        ("device=tpu", ["--assume device: got 'tpu'", "npu, cuda, xpu, cpu"]),
         ("soc=910C", ["--assume soc", "910B"]),
         ("tp=0", ["--assume tp", "integer >= 1"]),
         ("spec_tokens=-1", ["spec_tokens", "integer >= 0"]),

@@ -50,6 +50,10 @@ NARROWING = [
     (M.FULL, {"encoder_decoder": True}, M.PIECEWISE, "encoder-decoder"),
     (M.FULL_AND_PIECEWISE, {"encoder_decoder": True, "compiling": False}, M.NONE, "encoder-decoder"),
     (M.FULL, {"encoder_decoder": True, "compiling": False}, M.NONE, "encoder-decoder"),
+    # vLLM narrows encoder-decoder models to FULL_DECODE_ONLY before vLLM Ascend's pass, which then
+    # keeps only PIECEWISE (or NONE without piecewise compilation).
+    (M.FULL_DECODE_ONLY, {"encoder_decoder": True}, M.PIECEWISE, "encoder-decoder"),
+    (M.FULL_DECODE_ONLY, {"encoder_decoder": True, "compiling": False}, M.NONE, "encoder-decoder"),
     (M.PIECEWISE, {"compiling": False}, M.NONE, "VLLM_COMPILE"),
     (M.FULL_AND_PIECEWISE, {"compiling": False}, M.FULL_DECODE_ONLY, "VLLM_COMPILE"),
     (M.FULL, {"context_parallel": True}, M.FULL_AND_PIECEWISE, "context parallel"),
@@ -80,7 +84,6 @@ def test_narrowing_rules(requested, facts, expected, why):
 
 # Modes that must stay as they are: no change, no note.
 KEPT = [
-    (M.FULL_DECODE_ONLY, {"encoder_decoder": True}),
     (M.PIECEWISE, {"encoder_decoder": True}),
     (M.FULL_DECODE_ONLY, {"context_parallel": True}),
     (M.FULL_AND_PIECEWISE, {"context_parallel": True}),

@@ -57,7 +57,7 @@ def site(tmp_path, monkeypatch):
 
 
 def test_builtins_register_through_the_public_hook(builtins_only):
-    assert builtins_only.names() == ["aclgraph", "eager", "xlite"]
+    assert builtins_only.names() == ["aclgraph", "eager", "native", "xlite"]
     assert str(builtins_only.origin("ACLGraph")) == "builtin"
     assert builtins_only.get("NPUGraph").name == "aclgraph"  # aliases, any case
 
@@ -66,7 +66,7 @@ def test_a_third_party_backend_from_a_real_entry_point(site):
     make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
                       {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="CudaGraph", aliases=("cg",))})
     registry = BackendRegistry().load()
-    assert registry.names() == ["aclgraph", "cudagraph", "eager", "xlite"]
+    assert registry.names() == ["aclgraph", "cudagraph", "eager", "native", "xlite"]
     assert str(registry.origin("cg")) == "fake-cudagraph 1.2 (entry point 'cudagraph')"
     selection = select({"graph_backend": "CUDAGRAPH"}, environment=Environment(device="cuda"), model=ModelInfo(),
                        registry=registry)
@@ -99,7 +99,7 @@ def test_broken_plugins_are_isolated_and_remembered(site, caplog):
                           """})
     with caplog.at_level(logging.DEBUG, logger="vllm_ascend_graphs"):
         registry = BackendRegistry().load()
-    assert registry.names() == ["aclgraph", "cudagraph", "eager", "xlite"]
+    assert registry.names() == ["aclgraph", "cudagraph", "eager", "native", "xlite"]
     assert set(registry.failures) == {"broken", "raising", "weird"}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3
@@ -187,7 +187,7 @@ def test_preference_hook_puts_a_backend_first_for_auto(builtins_only):
     assert chosen.plan.backend == "turbo"
     assert "plugins prefer turbo for qwen-dense models here" in chosen.notes
     llama = select(None, environment=Environment(), model=ModelInfo.from_architecture("LlamaForCausalLM"))
-    assert [a.backend for a in llama.trail] == ["aclgraph", "eager"]
+    assert [a.backend for a in llama.trail] == ["aclgraph", "native", "eager"]
 
 
 def test_a_plugin_with_an_unknown_hook_is_rejected(builtins_only):

@@ -17,17 +17,18 @@ def test_auto_on_an_npu_picks_aclgraph_with_the_default_mode(npu):
     selection = select(None, environment=npu, model=QWEN)
     assert trail(selection) == [("aclgraph", True)]
     assert selection.plan.cudagraph_mode is CUDAGraphMode.FULL_AND_PIECEWISE
-    assert selection.not_requested == ("xlite",) and selection.not_reached == ("eager",)
+    assert selection.not_requested == ("xlite",) and selection.not_reached == ("native", "eager")
     assert selection.summary() == "graph backend: aclgraph, cudagraph_mode FULL_AND_PIECEWISE (xlite: not requested)"
 
 
 def test_auto_without_an_npu_falls_back_to_eager(cpu):
     selection = select(None, environment=cpu, model=QWEN)
-    assert trail(selection) == [("aclgraph", False), ("eager", True)]
+    assert trail(selection) == [("aclgraph", False), ("native", False), ("eager", True)]
     assert selection.trail[0].reason == "no Ascend NPU here (device: cpu)"
     assert selection.plan.cudagraph_mode is CUDAGraphMode.NONE and selection.plan.capture_sizes == ()
     assert selection.summary() == (
-        "graph backend: eager, cudagraph_mode NONE (aclgraph: no Ascend NPU here (device: cpu); xlite: not requested)")
+        "graph backend: eager, cudagraph_mode NONE (aclgraph: no Ascend NPU here (device: cpu); "
+        "native: vLLM's cpu platform captures no graphs; xlite: not requested)")
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,7 @@ def test_auto_without_an_npu_falls_back_to_eager(cpu):
 )
 def test_aclgraph_probe_reasons(environment, reason):
     selection = select(None, environment=environment, model=QWEN)
-    assert trail(selection) == [("aclgraph", False), ("eager", True)]
+    assert trail(selection) == [("aclgraph", False), ("native", False), ("eager", True)]
     assert reason in selection.trail[0].reason
 
 
@@ -51,14 +52,14 @@ def test_aclgraph_probe_reasons(environment, reason):
 ])
 def test_eager_requests_select_the_eager_backend(npu, settings, reason):
     selection = select(GraphRequest.parse({}, **settings), environment=npu, model=QWEN)
-    assert trail(selection) == [("aclgraph", False), ("eager", True)]
+    assert trail(selection) == [("aclgraph", False), ("native", False), ("eager", True)]
     assert reason in selection.trail[0].reason
 
 
 def test_a_model_left_without_any_graph_mode_runs_eagerly(npu):
     whisper = ModelInfo.from_architecture("WhisperForConditionalGeneration")
     selection = select(GraphRequest.parse({}, compiling=False), environment=npu, model=whisper)
-    assert trail(selection) == [("aclgraph", False), ("eager", True)]
+    assert trail(selection) == [("aclgraph", False), ("native", False), ("eager", True)]
     assert "encoder-decoder" in selection.trail[0].reason
 
 
@@ -72,8 +73,8 @@ def test_strict_request_that_cannot_be_served_is_an_error(cpu):
 
 def test_a_single_name_is_followed_by_its_own_fallback_chain(cpu):
     selection = select({"graph_backend": "xlite"}, environment=cpu, model=QWEN)
-    assert trail(selection) == [("xlite", False), ("aclgraph", False), ("eager", True)]
-    assert "fallback chain: xlite -> aclgraph -> eager" in selection.notes
+    assert trail(selection) == [("xlite", False), ("aclgraph", False), ("native", False), ("eager", True)]
+    assert "fallback chain: xlite -> aclgraph -> native -> eager" in selection.notes
 
 
 def test_a_list_is_exactly_the_chain(npu):
@@ -140,7 +141,7 @@ def test_a_probe_that_raises_is_a_refusal_not_a_crash(builtins_only, npu, monkey
     acl = builtins_only.get("aclgraph")
     monkeypatch.setattr(type(acl), "probe", lambda *a: 1 / 0)
     selection = select(None, environment=npu, model=QWEN)
-    assert trail(selection) == [("aclgraph", False), ("eager", True)]
+    assert trail(selection) == [("aclgraph", False), ("native", False), ("eager", True)]
     assert selection.trail[0].reason == "its probe raised ZeroDivisionError: division by zero"
 
 

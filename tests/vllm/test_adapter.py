@@ -1,4 +1,8 @@
-"""Every vLLM internal the adapter touches still exists in the pinned vLLM: fails loudly when it moves."""
+"""Every vLLM internal the adapter touches exists in the installed vLLM: fails loudly when one moves.
+
+`make test` runs this module on the newest supported vLLM (0.32.0, `.venv`) and on the oldest
+(0.23.0, `.venv-ascend`).
+"""
 
 from __future__ import annotations
 
@@ -11,24 +15,55 @@ from vllm_ascend_graphs import CUDAGraphMode, GraphConfigError
 from vllm_ascend_graphs.integrations.vllm import adapter
 
 
-def test_the_pinned_vllm_is_installed():
+def test_the_installed_vllm_is_in_the_tested_range():
     import vllm
 
-    assert vllm.__version__ == adapter.PINNED_VLLM, (
-        f"vLLM {vllm.__version__} is installed but the adapter is written for {adapter.PINNED_VLLM}: "
-        "re-check every name in integrations/vllm/adapter.py, then update PINNED_VLLM")
+    assert adapter.unsupported_version(vllm.__version__) is None, (
+        f"vLLM {vllm.__version__} is outside {adapter.SUPPORTED_VLLM}: re-check every name in "
+        "integrations/vllm/adapter.py on it, then widen SUPPORTED_VLLM")
 
 
-def test_platform_hooks_exist_with_the_expected_signatures():
+@pytest.fixture
+def vllm_untouched():
+    """vLLM's own classes, without our patches, for the test; the plugin's state is restored after."""
+    from vllm_ascend_graphs.integrations import vllm as plugin
+
+    registered = adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    plugin.unregister()
+    yield plugin
+    plugin.unregister()
+    if registered:
+        plugin.register()
+
+
+@pytest.mark.parametrize("version", ["0.22.1", "0.33.0", "1.0.0", "dev"])
+def test_a_vllm_outside_the_range_is_left_untouched_with_one_line(version, vllm_untouched, monkeypatch, caplog):
+    monkeypatch.setattr(adapter, "vllm_version", lambda: version)
+    with caplog.at_level("WARNING", logger=adapter.LOGGER_NAME):
+        vllm_untouched.register()
+    assert not adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    assert not adapter.is_patched(adapter.engine_args_class(), "create_engine_config")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME]
+    assert line == (f"vllm-ascend-graphs supports vLLM 0.23.0 to 0.32.0, not {version}: the plugin leaves this "
+                    "vLLM untouched (graph settings are vLLM's own)")
+
+
+@pytest.mark.parametrize("version", ["0.23.0", "0.25.1", "0.32.0", "0.32.0+cpu"])
+def test_versions_in_the_range_are_supported(version):
+    assert adapter.unsupported_version(version) is None
+
+
+def test_platform_hooks_exist_with_the_expected_signatures(vllm_untouched):
     platform = adapter.platform_class()
     check = inspect.getattr_static(platform, "check_and_update_config", None) or next(
         klass.__dict__["check_and_update_config"] for klass in platform.__mro__ if "check_and_update_config" in klass.__dict__)
     assert isinstance(check, classmethod), "check_and_update_config must stay a classmethod"
     assert list(inspect.signature(check.__func__).parameters) == ["cls", "vllm_config"]
     assert callable(platform.support_static_graph_mode) and adapter.supports_static_graphs() is False
+    assert adapter.platform_name() == "CpuPlatform"
 
 
-def test_engine_args_create_engine_config():
+def test_engine_args_create_engine_config(vllm_untouched):
     parameters = inspect.signature(adapter.engine_args_class().create_engine_config).parameters
     assert list(parameters)[0] == "self"
 
@@ -45,6 +80,7 @@ def test_config_fields_the_adapter_reads_and_writes():
             "speculative_config"} <= field_names(VllmConfig)
     assert {"mode", "cudagraph_mode", "cudagraph_capture_sizes", "max_cudagraph_capture_size"} <= field_names(
         CompilationConfig)
+    assert "worker_cls" in field_names(ParallelConfig)
     assert "enforce_eager" in field_names(ModelConfig)
     assert isinstance(inspect.getattr_static(ModelConfig, "is_encoder_decoder"), (property, type(
         inspect.getattr_static(ModelConfig, "is_encoder_decoder"))))

@@ -48,10 +48,12 @@ def test_auto_decides_logs_once_and_records_the_plan(make_llm, plugin_log):
     assert decision["backend"] == "eager" and decision["cudagraph_mode"] == "NONE"
     assert decision["trail"][0] == {"backend": "aclgraph", "selected": False,
                                     "reason": "no Ascend NPU here (device: cpu)"}
-    assert plugin_log(logging.INFO) == ["graph backend: eager, cudagraph_mode NONE (aclgraph: no Ascend NPU here (device: cpu); "
-                    "xlite: not requested)"]
-    assert "graph backend note: fallback chain: aclgraph -> eager" in plugin_log(logging.DEBUG)
-    assert "vLLM's cpu platform supports no static graphs: no graph is captured" in decision["notes"]
+    assert plugin_log(logging.INFO) == [
+        "graph backend: eager, cudagraph_mode NONE (aclgraph: no Ascend NPU here (device: cpu); "
+        "native: vLLM's cpu platform captures no graphs; xlite: not requested)"]
+    assert "graph backend note: fallback chain: aclgraph -> native -> eager" in plugin_log(logging.DEBUG)
+    assert "vLLM's cpu platform captures no graphs" in decision["notes"]
+    assert decision["overrides"] == [] and decision["worker_cls"].endswith("CPUWorker")
     config = llm.llm_engine.vllm_config
     assert config.compilation_config.cudagraph_mode.name == "NONE"
     assert config.additional_config["ascend_compilation_config"]["enable_npugraph_ex"] is False
@@ -62,7 +64,7 @@ def test_an_unknown_backend_raises_naming_the_choices(make_llm):
     with pytest.raises(GraphConfigError) as info:
         make_llm(additional_config={"graph_backend": "cudagrph"})
     assert str(info.value).startswith("additional_config.graph_backend: unknown graph backend 'cudagrph'")
-    assert "allowed: auto, aclgraph, eager, xlite" in str(info.value)
+    assert "allowed: auto, aclgraph, eager, native, xlite" in str(info.value)
 
 
 def test_bad_keys_raise_the_config_error_with_the_key(make_llm):
@@ -78,7 +80,8 @@ def test_strict_aclgraph_on_the_cpu_is_a_clear_error(make_llm):
 
 def test_aclgraph_with_fallback_runs_eagerly_and_logs_why(make_llm, plugin_log, transformers_greedy):
     llm = make_llm(additional_config={"graph_backend": "aclgraph"})
-    assert [(a["backend"], a["selected"]) for a in decision_of(llm)["trail"]] == [("aclgraph", False), ("eager", True)]
+    assert [(a["backend"], a["selected"]) for a in decision_of(llm)["trail"]] == [
+        ("aclgraph", False), ("native", False), ("eager", True)]
     (line,) = plugin_log(logging.INFO)
     assert "(aclgraph: no Ascend NPU here (device: cpu); xlite: not requested)" in line
     assert greedy_vllm(llm) == transformers_greedy
@@ -87,7 +90,7 @@ def test_aclgraph_with_fallback_runs_eagerly_and_logs_why(make_llm, plugin_log, 
 def test_xlite_enabled_on_the_cpu_falls_back_with_reasons(make_llm):
     decision = decision_of(make_llm(additional_config={"xlite_graph_config": {"enabled": True}}))
     assert [(a["backend"], a["selected"]) for a in decision["trail"]] == [
-        ("xlite", False), ("aclgraph", False), ("eager", True)]
+        ("xlite", False), ("aclgraph", False), ("native", False), ("eager", True)]
     assert "xlite is not installed" in decision["trail"][0]["reason"]
     assert "XliteGraph was asked for by xlite_graph_config.enabled=true" in decision["notes"]
 
@@ -96,5 +99,5 @@ def test_two_llms_in_one_process_keep_their_own_decisions(make_llm, transformers
     first = make_llm(additional_config={"graph_backend": ["eager"]})
     second = make_llm(additional_config={"graph_backend": "xlite"})
     assert [a["backend"] for a in decision_of(first)["trail"]] == ["eager"]
-    assert [a["backend"] for a in decision_of(second)["trail"]] == ["xlite", "aclgraph", "eager"]
+    assert [a["backend"] for a in decision_of(second)["trail"]] == ["xlite", "aclgraph", "native", "eager"]
     assert greedy_vllm(first) == greedy_vllm(second) == transformers_greedy

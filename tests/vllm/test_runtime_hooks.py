@@ -186,10 +186,9 @@ def test_compiler_runs_the_backend_compile_stage(backend, monkeypatch):
 
 def test_a_graph_plan_on_a_platform_without_static_graphs_captures_nothing(backend):
     from vllm_ascend_graphs import Environment, ModelInfo, select
-    from vllm_ascend_graphs.integrations.vllm.decision import without_static_graphs
 
-    selection = select({"graph_backend": "simgraph"}, environment=Environment(), model=ModelInfo())
-    assert selection.plan.cudagraph_mode is CUDAGraphMode.FULL
-    plan = without_static_graphs(selection).plan
+    assert select({"graph_backend": "simgraph"}, environment=Environment(device="sim"),
+                  model=ModelInfo()).plan.cudagraph_mode is CUDAGraphMode.FULL
+    plan = select({"graph_backend": "simgraph"}, environment=Environment(), model=ModelInfo()).plan
     assert (plan.cudagraph_mode, plan.capture_sizes) == (CUDAGraphMode.NONE, ())
-    assert plan.notes[-1] == "cudagraph_mode FULL -> NONE: vLLM's cpu platform supports no static graphs: no graph is captured"
+    assert plan.notes[-1] == "cudagraph_mode FULL -> NONE: vLLM's cpu platform captures no graphs"

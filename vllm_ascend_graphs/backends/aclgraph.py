@@ -84,7 +84,7 @@ class AclGraphBackend(AclGraphRuntime, GraphBackend):
     name = "aclgraph"
     aliases = ("acl", "npugraph")
     description = "ACLGraph capture/replay (torch.npu.NPUGraph) with the Npugraph_ex compile-time layer"
-    fallback = ("eager",)
+    fallback = ("native", "eager")
 
     def probe(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
         refusal = graph_path_refusal(request, environment)

@@ -6,9 +6,10 @@ from ..hooks.specs import hookimpl
 from .aclgraph import AclGraphBackend
 from .base import GraphBackend
 from .eager import EagerBackend
+from .native import NativeBackend
 from .xlite import XliteBackend
 
 
 @hookimpl
 def graph_backends() -> list[GraphBackend]:
-    return [AclGraphBackend(), XliteBackend(), EagerBackend()]
+    return [AclGraphBackend(), XliteBackend(), NativeBackend(), EagerBackend()]

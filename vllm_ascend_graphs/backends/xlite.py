@@ -18,18 +18,13 @@ from ..environment import Environment
 from ..errors import GraphConfigError
 from ..models import ModelInfo
 from ..modes import CUDAGraphMode, resolve
+from ..vllm_ascend_support import xlite_support
 from .aclgraph import AclGraphRuntime, fusion_options, graph_path_refusal
 from .base import GraphBackend, Plan, Probe
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs
 
-# Architectures with an xlite model adapter in the reference implementation.
-SUPPORTED_ARCHITECTURES = frozenset({
-    "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
-    "Qwen3VLForConditionalGeneration", "Qwen3VLMoeForConditionalGeneration", "Glm4MoeForCausalLM",
-    "DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM", "MiniMaxM2ForCausalLM",
-})
 INSTALL_HINT = "install it with `pip install xlite` from Ascend's package index (it is not on PyPI); see the Xlite README"
 
 
@@ -49,10 +44,12 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
         refusal = graph_path_refusal(request, environment)
         if refusal:
             return Probe.refuse(refusal)
-        if model.architecture not in SUPPORTED_ARCHITECTURES:
-            return Probe.refuse(
-                f"{model.architecture} has no xlite adapter; supported: {', '.join(sorted(SUPPORTED_ARCHITECTURES))}"
-            )
+        support = xlite_support(None if "vllm_ascend" in environment.assumed else environment.vllm_ascend)
+        if not support.worker:
+            return Probe.refuse(f"{support.source} has no XliteGraph path (no xlite worker)")
+        if model.architecture not in support.architectures:
+            return Probe.refuse(f"{model.architecture} has no xlite adapter in {support.source}; "
+                                f"supported: {', '.join(sorted(support.architectures)) or 'none'}")
         if environment.pp > 1:
             return Probe.refuse(f"xlite does not support pipeline parallelism (pp={environment.pp})")
         if environment.spec_tokens > 1:

@@ -10,20 +10,25 @@ from typing import Any
 
 from ...errors import GraphConfigError
 from . import adapter
-from .decision import RECORD_KEY, on_check_and_update_config
+from .decision import RECORD_KEY, on_check_and_update_config, reconcile
 
 __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 
 
 def register() -> None:
-    """Hook the active platform's config check, and surface our config errors unwrapped.
+    """Hook the active platform's config check, and finish each engine config (errors, last reconcile).
 
     On platforms with static graphs, also let the selected backend supply the graph wrapper and
-    the compiler (`runtime_hooks`); the CPU build has none, so nothing more is hooked there.
+    the compiler (`runtime_hooks`); the CPU build has none, so nothing more is hooked there. A vLLM
+    outside the tested range is left untouched, with one warning.
     """
+    why_not = adapter.unsupported_version(adapter.vllm_version())
+    if why_not:
+        adapter.logger().warning(why_not)
+        return
     platform = adapter.platform_class()
     adapter.patch(platform, "check_and_update_config", on_check_and_update_config)
-    adapter.patch(adapter.engine_args_class(), "create_engine_config", _raise_our_config_errors)
+    adapter.patch(adapter.engine_args_class(), "create_engine_config", _finish_engine_config)
     if adapter.supports_static_graphs():
         from . import runtime_hooks
 
@@ -45,14 +50,18 @@ def decision_of(llm: Any) -> dict[str, Any]:
     return record
 
 
-def _raise_our_config_errors(original: Any) -> Any:
+def _finish_engine_config(original: Any) -> Any:
+    """Our config errors reach the caller unwrapped; vLLM's passes after the platform's are reconciled."""
+
     def create_engine_config(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original(self, *args, **kwargs)
+            vllm_config = original(self, *args, **kwargs)
         except ValueError as exc:
             ours = adapter.unwrap_config_error(exc, GraphConfigError)
             if ours is None:
                 raise
             raise ours from None
+        reconcile(vllm_config, by="vLLM")
+        return vllm_config
 
     return create_engine_config

@@ -1,19 +1,21 @@
-"""Every vLLM internal this project touches, named in one place (pinned: vLLM 0.32.0).
+"""Every vLLM internal this project touches, named in one place (vLLM 0.23.0 to 0.32.0).
 
 vLLM has no official hook for a general plugin to change `VllmConfig`; only the active
 platform's `check_and_update_config` has the last word. So we wrap that classmethod, and
 `EngineArgs.create_engine_config` to hand our config errors to the caller unwrapped (vLLM's
-pydantic config turns any ValueError raised inside it into a `ValidationError`).
-`tests/vllm/test_adapter.py` fails loudly when the pinned vLLM changes any name used here.
+pydantic config turns any ValueError raised inside it into a `ValidationError`) and to see the
+finished config. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
+used here; `make test` runs it on the newest supported vLLM, the contract tier on the oldest.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
-PINNED_VLLM = "0.32.0"
+SUPPORTED_VLLM = ((0, 23, 0), (0, 32, 0))  # the oldest and the newest vLLM this adapter is tested on
 LOGGER_NAME = "vllm.plugins.vllm_ascend_graphs"  # a child of "vllm": vLLM's handlers print it
 
 _MISSING = object()
@@ -22,6 +24,22 @@ _patches: dict[tuple[type, str], object] = {}
 
 def logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
+
+
+def vllm_version() -> str:
+    import vllm
+
+    return str(vllm.__version__)
+
+
+def unsupported_version(version: str) -> str | None:
+    """Why this plugin leaves vLLM `version` alone, or None when it is in the tested range."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    oldest, newest = SUPPORTED_VLLM
+    if match and oldest <= tuple(int(part) for part in match.groups()) <= newest:
+        return None
+    return (f"vllm-ascend-graphs supports vLLM {'.'.join(map(str, oldest))} to {'.'.join(map(str, newest))}, "
+            f"not {version}: the plugin leaves this vLLM untouched (graph settings are vLLM's own)")
 
 
 # -- patching ---------------------------------------------------------------------------------
@@ -142,13 +160,24 @@ def vllm_config_of(llm: Any) -> Any:
 
 
 def apply_graph_settings(vllm_config: Any, mode_name: str, capture_sizes: list[int]) -> None:
-    """Set the effective cudagraph mode and capture sizes."""
+    """Set the cudagraph mode and capture sizes (the platform's `_set_cudagraph_sizes` keeps them)."""
     from vllm.config import CUDAGraphMode
 
     compilation = vllm_config.compilation_config
     compilation.cudagraph_mode = CUDAGraphMode[mode_name]
     compilation.cudagraph_capture_sizes = list(capture_sizes)
     compilation.max_cudagraph_capture_size = max(capture_sizes, default=0)
+
+
+def effective_graph_settings(vllm_config: Any) -> tuple[str, list[int]]:
+    """The cudagraph mode (by name) and the capture sizes as the config holds them now."""
+    compilation = vllm_config.compilation_config
+    return compilation.cudagraph_mode.name, list(compilation.cudagraph_capture_sizes or [])
+
+
+def worker_class(vllm_config: Any) -> str:
+    """The worker class the platform chose (a qualified name; "auto" before the platform's pass)."""
+    return str(vllm_config.parallel_config.worker_cls)
 
 
 # -- run time (static-graph platforms only) ---------------------------------------------------
@@ -165,7 +194,12 @@ def platform_device_type() -> str:
     """The active platform's device type ("cuda", "npu", "cpu", ...)."""
     from vllm.platforms import current_platform
 
-    return current_platform.device_type
+    return str(current_platform.device_type)
+
+
+def platform_name() -> str:
+    """The active platform's class name, for messages (e.g. "NPUPlatform", "CpuPlatform")."""
+    return platform_class().__name__
 
 
 def current_vllm_config() -> Any:

@@ -1,7 +1,20 @@
-"""Decide once per engine configuration, apply the plan to vLLM's config, and record it there.
+"""Decide once per engine configuration; the platform then derives its own settings from the plan.
 
-The record travels inside `additional_config` to the engine core and every worker, so they act
-on the same decision; a process that finds a record re-applies it instead of deciding again.
+Inside the active platform's `check_and_update_config`:
+
+1. decide: the selector runs on vLLM's settings as the platform's pass would find them;
+2. apply: the plan goes into vLLM's config (cudagraph mode, capture sizes) and into the
+   `additional_config` keys vLLM Ascend reads (Npugraph_ex, static kernel, xlite), so that the
+   platform derives its worker class, compilation mode and splitting ops from our plan;
+3. the platform's own pass runs;
+4. reconcile: what the platform left is read back, and every difference from the plan becomes an
+   override: a WARNING, a note and an entry in the record, whose settings are the effective ones.
+
+When the whole config is built (`EngineArgs.create_engine_config`), step 4 runs once more for
+vLLM's own later passes. The record travels inside `additional_config` to the engine core and
+every worker; a process that finds one applies it instead of deciding again, so every process
+ends with the same settings. The `native` backend keeps a non-Ascend platform's own settings:
+nothing is applied, and the record states what vLLM set.
 """
 
 from __future__ import annotations
@@ -12,13 +25,29 @@ from typing import Any
 
 from ...assumptions import Assumptions
 from ...backends.base import Plan
-from ...models import ModelInfo
-from ...modes import CUDAGraphMode
+from ...backends.native import NATIVE
 from ...config import GraphRequest
-from ...selection import Selection, current_environment, select
+from ...environment import probe_environment
+from ...models import ModelInfo
+from ...selection import Selection, select
 from . import adapter
 
 RECORD_KEY = "_vllm_ascend_graphs"
+ASCEND_COMPILATION = "ascend_compilation_config"
+XLITE = "xlite_graph_config"
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """A setting the platform or vLLM changed after our plan was applied."""
+
+    setting: str
+    planned: Any
+    effective: Any
+    by: str
+
+    def text(self) -> str:
+        return f"{self.by} changed {self.setting} from {_show(self.planned)} to {_show(self.effective)}"
 
 
 def recorded(vllm_config: Any) -> dict[str, Any] | None:
@@ -28,63 +57,122 @@ def recorded(vllm_config: Any) -> dict[str, Any] | None:
 
 
 def decide(vllm_config: Any) -> Selection:
-    """Run the selector with vLLM's settings, parallel sizes and model."""
+    """Run the selector with vLLM's settings, the platform, the parallel sizes and the model."""
     config = {k: v for k, v in adapter.additional_config(vllm_config).items() if k != RECORD_KEY}
     request = GraphRequest.parse(config, **adapter.graph_settings(vllm_config))
-    environment = current_environment().replace(**adapter.parallel_sizes(vllm_config))
+    assumptions = Assumptions.from_environ()
+    platform = probe_environment().replace(device=adapter.platform_device_type(),
+                                           static_graphs=adapter.supports_static_graphs())
+    environment = assumptions.apply_to_environment(platform).replace(**adapter.parallel_sizes(vllm_config))
     hf_config, encoder_decoder = adapter.model_traits(vllm_config)
-    model = ModelInfo.from_hf_config(hf_config)
-    model = Assumptions.from_environ().apply_to_model(model.replace(encoder_decoder=encoder_decoder))
-    return without_static_graphs(select(request, environment=environment, model=model))
+    model = ModelInfo.from_hf_config(hf_config).replace(encoder_decoder=encoder_decoder)
+    return select(request, environment=environment, model=assumptions.apply_to_model(model))
 
 
-def without_static_graphs(selection: Selection) -> Selection:
-    """On a platform with no static graphs (vLLM's CPU build) the plan captures nothing, and says so."""
-    if adapter.supports_static_graphs():
-        return selection
-    plan = selection.plan
-    note = f"vLLM's {adapter.platform_device_type()} platform supports no static graphs: no graph is captured"
-    if plan.cudagraph_mode is not CUDAGraphMode.NONE:
-        note = f"cudagraph_mode {plan.cudagraph_mode.name} -> NONE: {note}"
-    plan = dataclasses.replace(plan, cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False,
-                               static_kernel=False, notes=(*plan.notes, note))
-    return dataclasses.replace(selection, plan=plan)
-
-
-def record(vllm_config: Any, selection: Selection) -> None:
-    """Write the plan into `additional_config`, including the keys vLLM Ascend itself reads."""
-    plan = selection.plan
+def apply(vllm_config: Any, plan: Plan) -> None:
+    """Write the plan where vLLM and the platform read it: the graph settings and our config keys."""
+    if plan.backend == NATIVE:
+        return
+    adapter.apply_graph_settings(vllm_config, plan.cudagraph_mode.name, list(plan.capture_sizes))
     config = adapter.additional_config(vllm_config)
-    compilation = dict(config.get("ascend_compilation_config") or {})
+    compilation = dict(config.get(ASCEND_COMPILATION) or {})
     compilation.update(enable_npugraph_ex=plan.npugraph_ex, enable_static_kernel=plan.static_kernel)
-    xlite = dict(config.get("xlite_graph_config") or {})
+    xlite = dict(config.get(XLITE) or {})
     xlite["enabled"] = plan.backend == "xlite"
-    adapter.set_additional_config(vllm_config, {
-        **config,
-        "ascend_compilation_config": compilation,
-        "xlite_graph_config": xlite,
-        RECORD_KEY: {**selection.to_dict(), "summary": selection.summary()},
-    })
+    adapter.set_additional_config(vllm_config, {**config, ASCEND_COMPILATION: compilation, XLITE: xlite})
+
+
+def overrides(vllm_config: Any, plan: Plan, by: str) -> list[Override]:
+    """Every difference between `plan` and what `vllm_config` holds now."""
+    if plan.backend == NATIVE:  # the native plan is whatever vLLM sets: nothing to compare
+        return []
+    mode, sizes = adapter.effective_graph_settings(vllm_config)
+    found = []
+    if mode != plan.cudagraph_mode.name:
+        found.append(Override("cudagraph_mode", plan.cudagraph_mode.name, mode, by))
+    if sizes != list(plan.capture_sizes):
+        found.append(Override("capture_sizes", list(plan.capture_sizes), sizes, by))
+    compilation = adapter.additional_config(vllm_config).get(ASCEND_COMPILATION) or {}
+    for setting, key in (("npugraph_ex", "enable_npugraph_ex"), ("static_kernel", "enable_static_kernel")):
+        if key in compilation and bool(compilation[key]) != getattr(plan, setting):
+            found.append(Override(setting, getattr(plan, setting), bool(compilation[key]), by))
+    worker = adapter.worker_class(vllm_config)
+    if plan.backend == "xlite" and "xlite" not in worker.lower():
+        found.append(Override("worker_cls", "an xlite worker", worker, by))
+    return found
+
+
+def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Override]) -> dict[str, Any]:
+    """Store the decision `entry` with the effective settings and every override that led to them."""
+    plan = _effective(vllm_config, plan, found)
+    overrides_so_far = [*entry.get("overrides", []), *(dataclasses.asdict(o) for o in found)]
+    changed = "; ".join(Override(**o).text() for o in overrides_so_far)
+    entry = {
+        **entry,
+        **{k: v for k, v in plan.to_dict().items() if k not in ("options", "notes")},
+        "notes": [*entry.get("notes", []), *(o.text() for o in found)],
+        "worker_cls": adapter.worker_class(vllm_config),
+        "overrides": overrides_so_far,
+        "summary": entry["decided"] + (f" [{changed}]" if changed else ""),
+    }
+    adapter.set_additional_config(vllm_config, {**adapter.additional_config(vllm_config), RECORD_KEY: entry})
+    return entry
+
+
+def _effective(vllm_config: Any, plan: Plan, found: list[Override]) -> Plan:
+    """The plan with what vLLM and the platform really set (for `native`, everything they set)."""
+    mode, sizes = adapter.effective_graph_settings(vllm_config)
+    changes: dict[str, Any] = {"cudagraph_mode": type(plan.cudagraph_mode)[mode], "capture_sizes": tuple(sizes)}
+    changes.update({o.setting: o.effective for o in found if o.setting in ("npugraph_ex", "static_kernel")})
+    return dataclasses.replace(plan, **changes)
+
+
+def reconcile(vllm_config: Any, by: str) -> None:
+    """After a later pass: report and record what it changed in the recorded settings."""
+    entry = recorded(vllm_config)
+    if entry is None:
+        return
+    plan = Plan.from_dict(entry)
+    found = overrides(vllm_config, plan, by)
+    if found:
+        _warn(found)
+        record(vllm_config, entry, plan, found)
+
+
+def _warn(found: list[Override]) -> None:
+    for override in found:
+        adapter.logger().warning("graph backend plan overridden: %s", override.text())
 
 
 def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., None]:
-    """Wrap the platform's `check_and_update_config(cls, vllm_config)` to decide and apply."""
+    """Wrap the platform's `check_and_update_config(cls, vllm_config)`: decide, apply, run it, reconcile."""
 
     def check_and_update_config(platform_cls: type, vllm_config: Any) -> None:
         log = adapter.logger()
+        by = f"vLLM's {adapter.platform_name()}"
         previous = recorded(vllm_config)
         if previous is None:
-            selection = decide(vllm_config)  # before the platform rewrites vLLM's settings
+            selection = decide(vllm_config)
+            apply(vllm_config, selection.plan)
             original(platform_cls, vllm_config)
-            record(vllm_config, selection)
-            plan = selection.plan
-            log.info(selection.summary())
-            for note in selection.notes:
+            found = overrides(vllm_config, selection.plan, by)
+            _warn(found)
+            decision = {**selection.to_dict(), "decided": selection.summary()}
+            entry = record(vllm_config, decision, selection.plan, found)
+            log.info(entry["summary"])
+            for note in entry["notes"]:
                 log.debug("graph backend note: %s", note)
         else:
-            original(platform_cls, vllm_config)
             plan = Plan.from_dict(previous)
-            log.debug("graph backend: re-applying the recorded decision (%s)", previous["summary"])
-        adapter.apply_graph_settings(vllm_config, plan.cudagraph_mode.name, list(plan.capture_sizes))
+            apply(vllm_config, plan)
+            original(platform_cls, vllm_config)
+            log.debug("graph backend: applied the recorded decision (%s)", previous["summary"])
+            reconcile(vllm_config, by)
 
     return check_and_update_config
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 6:
+        return f"{len(value)} sizes [{', '.join(map(str, value[:3]))}, ..., {value[-1]}]"
+    return str(value)
