@@ -1,0 +1,149 @@
+"""The contract cases: a deployment each, run through vLLM 0.23.0 and vllm-ascend 0.23.0.post1's real code.
+
+A case is what a user gives (`LLM(...)` keyword arguments and `additional_config`) and the machine
+it runs on (an Ascend SoC, whether xlite is installed, `ASCEND_LAUNCH_BLOCKING`). `explain_argv`
+turns it into the same question for `vllm-ascend-graphs explain`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+XLITE_VERSION = "0.2.0rc4"
+ENGINE_DEFAULTS: dict[str, Any] = {"max_num_seqs": 64, "max_model_len": 512, "skip_tokenizer_init": True}
+MODELS = ("llama", "qwen3", "qwen3-moe", "deepseek-v3", "qwen3-vl", "whisper", "mistral")
+MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    model: str = "llama"
+    engine: dict[str, Any] = field(default_factory=dict)  # EngineArgs keyword arguments
+    additional: dict[str, Any] = field(default_factory=dict)  # additional_config
+    soc: str = "910B"
+    xlite_installed: bool = False
+    launch_blocking: bool = False
+    error: str | None = None  # the start of the one-line error expected instead of a config
+
+    @property
+    def engine_args(self) -> dict[str, Any]:
+        return {**ENGINE_DEFAULTS, **self.engine, "additional_config": self.additional}
+
+    @property
+    def spec_tokens(self) -> int:
+        return int((self.engine.get("speculative_config") or {}).get("num_speculative_tokens", 0))
+
+    @property
+    def assume(self) -> str:
+        """`--assume` / `VLLM_ASCEND_GRAPHS_ASSUME`: the machine, and the parallel sizes vLLM is given."""
+        facts = {
+            "device": "npu", "soc": self.soc, "xlite": XLITE_VERSION if self.xlite_installed else "absent",
+            "tp": self.engine.get("tensor_parallel_size", 1), "pp": self.engine.get("pipeline_parallel_size", 1),
+            "dcp": self.engine.get("decode_context_parallel_size", 1), "spec_tokens": self.spec_tokens,
+            "launch_blocking": int(self.launch_blocking),
+        }
+        return ",".join(f"{key}={value}" for key, value in facts.items())
+
+    def explain_argv(self, model_dir: str) -> list[str]:
+        argv = ["explain", "--json", "--model", model_dir, "--additional-config", json.dumps(self.additional),
+                "--assume", self.assume, "--max-num-seqs", str(self.engine_args["max_num_seqs"])]
+        mode = (self.engine.get("compilation_config") or {}).get("cudagraph_mode")
+        if mode:
+            argv += ["--cudagraph-mode", mode]
+        if self.engine.get("enforce_eager"):
+            argv.append("--enforce-eager")
+        return argv
+
+
+def mode(name: str) -> dict[str, Any]:
+    return {"compilation_config": {"cudagraph_mode": name}}
+
+
+def compilation(**flags: bool) -> dict[str, Any]:
+    return {"ascend_compilation_config": flags}
+
+
+def xlite(full_mode: bool = False) -> dict[str, Any]:
+    return {"xlite_graph_config": {"enabled": True, "full_mode": full_mode}}
+
+
+def ngram(tokens: int) -> dict[str, Any]:
+    return {"speculative_config": {"method": "ngram", "num_speculative_tokens": tokens, "prompt_lookup_max": 3}}
+
+
+CASES = [
+    # Llama: the default, each mode, enforce_eager.
+    Case("llama-default"),
+    *(Case(f"llama-{name.lower()}", engine=mode(name)) for name in MODES),
+    Case("llama-enforce-eager", engine={"enforce_eager": True}),
+    # Npugraph_ex and static kernel, explicitly on and off.
+    Case("llama-npugraph-ex-off", engine=mode("FULL_DECODE_ONLY"), additional=compilation(enable_npugraph_ex=False)),
+    Case("llama-npugraph-ex-on-piecewise", engine=mode("PIECEWISE"), additional=compilation(enable_npugraph_ex=True)),
+    Case("llama-static-kernel-on", engine=mode("FULL_DECODE_ONLY"),
+         additional=compilation(enable_npugraph_ex=True, enable_static_kernel=True)),
+    Case("llama-static-kernel-off", engine=mode("FULL"), additional=compilation(enable_static_kernel=False)),
+    Case("llama-static-kernel-on-default-mode", additional=compilation(enable_static_kernel=True)),
+    # Parallelism and speculative decoding.
+    Case("llama-tp2", engine={"tensor_parallel_size": 2}),
+    Case("llama-pp2", engine={"pipeline_parallel_size": 2}),
+    Case("llama-dcp2", engine={"tensor_parallel_size": 2, "decode_context_parallel_size": 2}),
+    Case("llama-dcp2-full", engine={"tensor_parallel_size": 2, "decode_context_parallel_size": 2, **mode("FULL")}),
+    Case("llama-spec1", engine=ngram(1)),
+    Case("llama-spec3", engine=ngram(3)),
+    Case("llama-spec3-full-decode-only", engine={**ngram(3), **mode("FULL_DECODE_ONLY")}),
+    # graph_backend: each name, a list, fallback on and off.
+    Case("llama-backend-auto", additional={"graph_backend": "auto"}),
+    Case("llama-backend-aclgraph", additional={"graph_backend": "aclgraph"}),
+    Case("llama-backend-aclgraph-strict", additional={"graph_backend": "aclgraph", "graph_fallback": False}),
+    Case("llama-backend-eager", additional={"graph_backend": "eager"}),
+    Case("llama-backend-native", additional={"graph_backend": "native"}),
+    Case("llama-backend-xlite-installed", additional={"graph_backend": "xlite"}, xlite_installed=True),
+    Case("llama-backend-xlite-absent", additional={"graph_backend": "xlite"}),
+    Case("llama-backend-xlite-absent-strict", additional={"graph_backend": "xlite", "graph_fallback": False},
+         error="additional_config.graph_backend: backend 'xlite' cannot serve here: xlite is not installed"),
+    Case("llama-backend-list-xlite-eager", additional={"graph_backend": ["xlite", "eager"]}),
+    Case("llama-backend-list-xlite-aclgraph", additional={"graph_backend": ["xlite", "aclgraph"]},
+         xlite_installed=True),
+    # ASCEND_LAUNCH_BLOCKING=1: graphs are impossible; vllm-ascend raises if asked for one.
+    Case("llama-launch-blocking", launch_blocking=True),
+    Case("llama-launch-blocking-strict", launch_blocking=True,
+         additional={"graph_backend": "aclgraph", "graph_fallback": False},
+         error="additional_config.graph_backend: backend 'aclgraph' cannot serve here: ACL graphs are incompatible"),
+    # XliteGraph: off, decode-only and full; installed and not.
+    Case("llama-xlite-decode-installed", additional=xlite(), xlite_installed=True),
+    Case("llama-xlite-decode-absent", additional=xlite()),
+    Case("llama-xlite-full-installed", additional=xlite(full_mode=True), xlite_installed=True),
+    Case("llama-xlite-full-absent", additional=xlite(full_mode=True)),
+    Case("llama-xlite-full-spec1-installed", additional=xlite(full_mode=True), engine=ngram(1), xlite_installed=True),
+    Case("llama-xlite-spec3-installed", additional=xlite(), engine=ngram(3), xlite_installed=True),
+    Case("llama-xlite-pp2-installed", additional=xlite(), engine={"pipeline_parallel_size": 2}, xlite_installed=True),
+    Case("llama-xlite-enforce-eager-installed", additional=xlite(), engine={"enforce_eager": True},
+         xlite_installed=True),
+    Case("llama-xlite-off-installed", additional={"xlite_graph_config": {"enabled": False}}, xlite_installed=True),
+    # Ascend SoCs whose rules differ.
+    Case("llama-950-default", soc="950"),
+    Case("llama-950-full-decode-only", soc="950", engine=mode("FULL_DECODE_ONLY")),
+    Case("llama-310p-full-decode-only", soc="310P", engine=mode("FULL_DECODE_ONLY")),
+    # Qwen3 dense, Qwen3 MoE, DeepSeek V3 (MLA), Qwen3-VL, Whisper (encoder-decoder), Mistral (no xlite).
+    Case("qwen3-default", model="qwen3"),
+    Case("qwen3-full", model="qwen3", engine=mode("FULL")),
+    Case("qwen3-xlite-decode-installed", model="qwen3", additional=xlite(), xlite_installed=True),
+    Case("qwen3-moe-default", model="qwen3-moe"),
+    Case("qwen3-moe-tp2", model="qwen3-moe", engine={"tensor_parallel_size": 2}),
+    Case("qwen3-moe-xlite-full-installed", model="qwen3-moe", additional=xlite(full_mode=True), xlite_installed=True),
+    Case("deepseek-v3-default", model="deepseek-v3"),
+    Case("deepseek-v3-full", model="deepseek-v3", engine=mode("FULL")),
+    Case("deepseek-v3-spec1", model="deepseek-v3", engine=ngram(1)),
+    Case("deepseek-v3-xlite-installed", model="deepseek-v3", additional=xlite(), xlite_installed=True),
+    Case("qwen3-vl-default", model="qwen3-vl"),
+    Case("qwen3-vl-xlite-decode-installed", model="qwen3-vl", additional=xlite(), xlite_installed=True),
+    Case("whisper-default", model="whisper"),
+    Case("whisper-full", model="whisper", engine=mode("FULL")),
+    Case("whisper-enforce-eager", model="whisper", engine={"enforce_eager": True}),
+    Case("mistral-xlite-installed", model="mistral", additional=xlite(), xlite_installed=True),
+]
+BY_ID = {case.id: case for case in CASES}
+assert len(BY_ID) == len(CASES), "case ids must be unique"

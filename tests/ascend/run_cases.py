@@ -1,0 +1,145 @@
+"""Run contract cases through real vLLM and vllm-ascend; one forked process per case, JSON out.
+
+Usage: python run_cases.py SETUP_JSON OUT_DIR CASE_ID...
+
+The parent imports torch and vLLM once; each case runs in a child forked from it, so every case
+starts with vLLM's and vllm-ascend's process-global state untouched (vllm-ascend keeps its
+`AscendConfig`, device type and patches per process), as a fresh `LLM(...)` would. A child
+installs the native stand-ins for its SoC, asks `vllm-ascend-graphs explain` the case's question,
+then builds the engine config with `EngineArgs(...).create_engine_config()`, which runs vLLM's
+config passes, our plugin and `NPUPlatform.check_and_update_config`, and writes what it saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PARALLEL = 2
+
+
+def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
+    setup = json.loads(Path(setup_file).read_text())
+    sys.path[:0] = [str(HERE), setup["vllm_ascend"]]  # vllm-ascend's unpacked sdist, with its egg-info
+    import standins
+
+    # Imported once here and inherited by every case: vLLM resolves its platform on import, which
+    # imports vllm-ascend's platform module and so torch_npu. The SoC is each case's own (below).
+    standins.install(Path(setup["torch_npu"]), "910B")
+    import vllm.engine.arg_utils  # noqa: F401
+    import vllm_ascend.utils
+
+    assert vllm_ascend.utils._ascend_device_type is None, "the device type must be left for each case to set"
+
+    from cases import BY_ID
+
+    running: dict[int, str] = {}
+    failed = 0
+    for case_id in case_ids:
+        if len(running) >= PARALLEL:
+            failed += _reap(running)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                result = run_case(BY_ID[case_id], setup)
+                Path(out_dir, f"{case_id}.json").write_text(json.dumps(result, indent=1, default=str))
+                code = 0
+            finally:
+                os._exit(code)
+        running[pid] = case_id
+    while running:
+        failed += _reap(running)
+    return 1 if failed else 0
+
+
+def _reap(running: dict[int, str]) -> int:
+    pid, status = os.wait()
+    case_id = running.pop(pid)
+    if os.waitstatus_to_exitcode(status) != 0:
+        print(f"case {case_id}: the case process failed (exit {os.waitstatus_to_exitcode(status)})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
+    import standins
+
+    os.environ["VLLM_ASCEND_GRAPHS_ASSUME"] = case.assume
+    os.environ.pop("ASCEND_LAUNCH_BLOCKING", None)
+    if case.launch_blocking:
+        os.environ["ASCEND_LAUNCH_BLOCKING"] = "1"
+    standins.install(Path(setup["torch_npu"]), case.soc)
+    model_dir = setup["models"][case.model]
+    return {"id": case.id, "explain": explain(case.explain_argv(model_dir)), **build(case, model_dir)}
+
+
+def explain(argv: list[str]) -> dict[str, Any]:
+    from vllm_ascend_graphs import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return json.loads(out.getvalue()) if code == 0 else {"error": err.getvalue().strip()}
+
+
+def build(case: Any, model_dir: str) -> dict[str, Any]:
+    """The engine config vLLM, our plugin and vllm-ascend build for the case, and what was logged."""
+    from vllm.engine.arg_utils import EngineArgs
+
+    from vllm_ascend_graphs.integrations.vllm.adapter import LOGGER_NAME
+
+    logged: list[list[str]] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append([record.levelname, record.getMessage()])  # type: ignore[method-assign]
+    logging.getLogger(LOGGER_NAME).addHandler(handler)
+    try:
+        config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
+    except Exception as exc:  # the contract may expect an error: it is compared by its first line
+        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                "logged": logged}
+    return {"config": facts(config), "logged": logged}
+
+
+def facts(config: Any) -> dict[str, Any]:
+    """What the finished config holds, what vllm-ascend's `get_ascend_config()` says in this process,
+    and what a worker reads: `AscendConfig` built afresh from the config after a pickle round trip."""
+    import vllm_ascend
+    from vllm.platforms import current_platform
+    from vllm_ascend.ascend_config import clear_ascend_config, get_ascend_config, init_ascend_config
+
+    compilation = config.compilation_config
+    front = _ascend_flags(get_ascend_config())
+    clear_ascend_config()
+    worker = _ascend_flags(init_ascend_config(pickle.loads(pickle.dumps(config))))
+    return {
+        "platform": f"{type(current_platform).__module__}.{type(current_platform).__qualname__}",
+        "vllm_ascend_file": vllm_ascend.__file__,
+        "cudagraph_mode": compilation.cudagraph_mode.name,
+        "compilation_mode": compilation.mode.name,
+        "splitting_ops": list(compilation.splitting_ops or []),
+        "capture_sizes": list(compilation.cudagraph_capture_sizes or []),
+        "enforce_eager": config.model_config.enforce_eager,
+        "worker_cls": config.parallel_config.worker_cls,
+        "ascend_config": front,
+        "worker_ascend_config": worker,
+        "record": config.additional_config.get("_vllm_ascend_graphs"),
+    }
+
+
+def _ascend_flags(ascend: Any) -> dict[str, bool]:
+    compilation = ascend.ascend_compilation_config
+    return {"npugraph_ex": bool(compilation.enable_npugraph_ex), "static_kernel": bool(compilation.enable_static_kernel),
+            "xlite": bool(ascend.xlite_graph_config.enabled)}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3:]))

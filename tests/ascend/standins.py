@@ -1,0 +1,92 @@
+"""Stand-ins for the native pieces of vLLM Ascend's stack, so that its Python runs on vLLM's CPU build.
+
+Only what has no CPU build is stood in for: `torch_npu` (its Python front needs CANN), the
+`torch.npu` device module it installs, and `vllm_ascend._build_info`, which vllm-ascend's build
+writes and its sdist lacks. Everything else, vllm-ascend's own code included, is the real thing.
+
+The stand-ins answer nothing they cannot know: every `torch.npu` name comes from the real
+torch-npu wheel's `torch_npu/npu/__init__.py` (`__all__`), and calling any of them raises, except
+the few questions a machine without an NPU answers truthfully (`is_available()` is False).
+Accessing a name the real module lacks is an `AttributeError`, as it would be on a real install.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# vllm-ascend's build writes `__device_type__` (A2, A3, _310P or A5) and `__soc_version__`.
+DEVICE_TYPES = {"910B": ("A2", "ASCEND910B1"), "910_93": ("A3", "ASCEND910_9391"), "310P": ("_310P", "ASCEND310P3"),
+                "950": ("A5", "ASCEND950PR_9579")}
+NO_NPU_ANSWERS: dict[str, Callable[..., Any]] = {"is_available": lambda: False, "device_count": lambda: 0}
+
+
+def install(torch_npu_source: Path, soc: str) -> None:
+    """Put the stand-ins in `sys.modules` (and at `torch.npu`) for an Ascend `soc` such as "910B"."""
+    import torch
+
+    torch.utils.rename_privateuse1_backend("npu")  # what importing the real torch_npu does first
+    npu = _module("torch_npu.npu", {name: _unavailable(f"torch.npu.{name}") for name in npu_names(torch_npu_source)})
+    vars(npu).update(NO_NPU_ANSWERS)
+    c10d = _native_module("torch_npu._C._distributed_c10d")
+    native = _native_module("torch_npu._C", _distributed_c10d=c10d)
+    torch_npu = _module("torch_npu", {"npu": npu, "_C": native, "__path__": []})
+    torch_npu.__getattr__ = _ops("torch_npu")  # type: ignore[attr-defined]
+    torch.npu = npu  # type: ignore[attr-defined]
+    torch.distributed.is_hccl_available = lambda: False  # type: ignore[attr-defined]
+    device_type, soc_version = DEVICE_TYPES[soc]
+    _module("vllm_ascend._build_info", {"__device_type__": device_type, "__soc_version__": soc_version})
+
+
+def npu_names(torch_npu_source: Path) -> list[str]:
+    """`torch_npu.npu.__all__`, read from the wheel's source."""
+    tree = ast.parse((torch_npu_source / "torch_npu" / "npu" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise LookupError(f"no __all__ in {torch_npu_source}/torch_npu/npu/__init__.py")
+
+
+def _module(name: str, attributes: dict[str, Any]) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.util.spec_from_loader(name, loader=None)
+    vars(module).update(attributes)
+    sys.modules[name] = module
+    return module
+
+
+def _unavailable(name: str) -> Any:
+    """A class (for CamelCase names, which annotations use as types) or a function; both raise when used."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"{name} needs an Ascend NPU (this is a stand-in on a machine without one)")
+
+    short = name.rsplit(".", 1)[-1]
+    if short[:1].isupper():
+        return type(short, (), {"__init__": refuse, "__module__": name.rsplit(".", 1)[0]})
+    refuse.__name__ = refuse.__qualname__ = short
+    return refuse
+
+
+def _native_module(name: str, **attributes: Any) -> types.ModuleType:
+    """A compiled module of torch_npu: the wheel ships no stub of it, so any public name resolves, unusable."""
+    module = _module(name, {"__path__": [], **attributes})
+    module.__getattr__ = _ops(name, every_name=True)  # type: ignore[attr-defined]
+    return module
+
+
+def _ops(owner: str, every_name: bool = False) -> Callable[[str], Any]:
+    """Module `__getattr__`: torch_npu's NPU operators (`npu_*`, `_npu_*`, generated from its native
+    function list, so named in no Python file), or any public name of a compiled module."""
+
+    def resolve(name: str) -> Any:
+        if name.startswith("__") or not (every_name or name.startswith(("npu_", "_npu_"))):
+            raise AttributeError(f"module {owner!r} has no attribute {name!r}")
+        return _unavailable(f"{owner}.{name}")
+
+    return resolve

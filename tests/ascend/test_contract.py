@@ -1,0 +1,98 @@
+"""The contract: after vllm-ascend's own pass, vLLM's config, vllm-ascend's `AscendConfig` (in this
+process and in a worker's), our record and `explain` all say the same thing, for every case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cases import CASES, Case
+
+PIECEWISE_MODES = ("PIECEWISE", "FULL_AND_PIECEWISE")
+FULL_ONLY_MODES = ("FULL", "FULL_DECODE_ONLY")
+XLITE_WORKER = "vllm_ascend.xlite.xlite_worker.XliteWorker"
+PLAN_FIELDS = ("backend", "cudagraph_mode", "npugraph_ex", "static_kernel", "capture_sizes")
+
+ids = [case.id for case in CASES]
+built = [case for case in CASES if case.error is None]
+
+
+def result_of(contract, case: Case) -> dict:
+    result = contract[case.id]
+    assert "error" not in result, f"{case.id}: {result['error']}"
+    return result
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_the_platform_is_vllm_ascend_from_its_sdist(contract, case):
+    config = result_of(contract, case)["config"]
+    assert config["platform"] == "vllm_ascend.platform.NPUPlatform"
+    assert "vllm_ascend-0.23.0.post1" in Path(config["vllm_ascend_file"]).parts
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_vllm_holds_the_recorded_mode_and_sizes(contract, case):
+    config = result_of(contract, case)["config"]
+    record = config["record"]
+    assert (config["cudagraph_mode"], config["capture_sizes"]) == (record["cudagraph_mode"], record["capture_sizes"])
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_vllm_ascend_holds_the_recorded_flags_in_every_process(contract, case):
+    config = result_of(contract, case)["config"]
+    record = config["record"]
+    expected = {"npugraph_ex": record["npugraph_ex"], "static_kernel": record["static_kernel"],
+                "xlite": record["backend"] == "xlite"}
+    assert config["ascend_config"] == expected  # get_ascend_config() after the platform's pass
+    assert config["worker_ascend_config"] == expected  # AscendConfig a worker builds from the pickled config
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_the_xlite_worker_runs_exactly_when_the_plan_is_xlite(contract, case):
+    config = result_of(contract, case)["config"]
+    assert (config["worker_cls"] == XLITE_WORKER) == (config["record"]["backend"] == "xlite"), config["worker_cls"]
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_compilation_mode_and_splitting_ops_fit_the_mode(contract, case):
+    config = result_of(contract, case)["config"]
+    mode = config["cudagraph_mode"]
+    if mode == "NONE":
+        assert config["compilation_mode"] == "NONE"
+    elif mode in PIECEWISE_MODES:
+        assert config["compilation_mode"] == "VLLM_COMPILE" and "vllm::unified_attention_with_output" in config[
+            "splitting_ops"]
+    else:
+        assert mode in FULL_ONLY_MODES and config["splitting_ops"] == []
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_explain_predicts_the_record(contract, case):
+    result = result_of(contract, case)
+    explained, record = result["explain"], result["config"]["record"]
+    assert "error" not in explained, explained
+    assert {k: explained[k] for k in PLAN_FIELDS} == {k: record[k] for k in PLAN_FIELDS}
+
+
+@pytest.mark.parametrize("case", built, ids=[c.id for c in built])
+def test_every_override_is_said(contract, case):
+    """Where vLLM or vllm-ascend has the last word, the record, a WARNING and the INFO line say so."""
+    result = result_of(contract, case)
+    record, logged = result["config"]["record"], result["logged"]
+    infos = [message for level, message in logged if level == "INFO"]
+    assert infos == [record["summary"]] or (not infos and record["overrides"] == []), logged
+    warnings = [message for level, message in logged if level == "WARNING"]
+    texts = [f"{o['by']} changed {o['setting']}" for o in record["overrides"]]
+    assert len(warnings) == len(texts) and all(t in w for t, w in zip(texts, warnings))
+    assert all(t in record["summary"] for t in texts)
+
+
+ERRORS = [case for case in CASES if case.error]
+
+
+@pytest.mark.parametrize("case", ERRORS, ids=[c.id for c in ERRORS])
+def test_an_impossible_strict_request_is_our_one_line_error_in_both(contract, case):
+    result = contract[case.id]
+    assert result["error"].startswith(f"BackendUnavailableError: {case.error}"), result["error"]
+    assert result["explain"]["error"].startswith(f"vllm-ascend-graphs: error: {case.error}")
