@@ -36,6 +36,7 @@ XLITE_VERSION = "0.2.0rc4"
 TORCH_NPU_VERSIONS = ("2.10.0.post4", "2.14.0")
 PAIRED_TORCH_NPU = TORCH_NPU_VERSIONS[0]
 DEFAULT_INDEX = "https://pypi.org/simple/"
+_skipped: dict[str, str] = {}  # requirement -> why it could not be downloaded in this run (tried once)
 
 
 def xlite_stub() -> Path:
@@ -117,16 +118,19 @@ def _download(requirement: str, *options: str) -> Path:
     found = sorted(wheels.glob(f"{stem}*.whl"))
     if found:
         return found[0]
+    if requirement in _skipped:
+        pytest.skip(_skipped[requirement])
     wheels.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *options,
-                             requirement, "-d", str(wheels)], capture_output=True, text=True, timeout=900)
+    result = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--retries", "2",
+                             *options, requirement, "-d", str(wheels)], capture_output=True, text=True, timeout=900)
     found = sorted(wheels.glob(f"{stem}*.whl"))
     if result.returncode == 0 and found:
         return found[0]
     unreachable = _index_unreachable(name)
     if unreachable:
-        pytest.skip(f"real-package check skipped: the package index cannot be reached ({unreachable}), "
-                    f"so {requirement} could not be downloaded")
+        _skipped[requirement] = (f"real-package check skipped: the package index cannot be reached ({unreachable}), "
+                                 f"so {requirement} could not be downloaded")
+        pytest.skip(_skipped[requirement])
     pytest.fail(f"pip download {requirement} failed although the index is reachable:\n{result.stderr[-2000:]}")
 
 
