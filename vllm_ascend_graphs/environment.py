@@ -13,8 +13,8 @@ import dataclasses
 import functools
 import glob
 import importlib
-import importlib.util
 import importlib.machinery
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
