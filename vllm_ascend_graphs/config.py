@@ -29,13 +29,19 @@ def normalise_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class AscendCompilationConfig:
-    """`additional_config.ascend_compilation_config`. `None` means "not set": the mode decides."""
+    """`additional_config.ascend_compilation_config`. `None` means "not set": the mode decides.
+
+    The `fuse_*` toggles other than `fuse_add_rms_norm` are vLLM Ascend's, with its meanings and
+    defaults; `fuse_add_rms_norm` switches this package's own pass (vLLM Ascend ignores the key).
+    """
 
     enable_npugraph_ex: bool | None = None
     enable_static_kernel: bool | None = None
     fuse_norm_quant: bool = True
     fuse_qknorm_rope: bool = True
     fuse_muls_add: bool = True
+    fuse_allreduce_rms: bool = False
+    fuse_add_rms_norm: bool = True
 
 
 @dataclass(frozen=True)

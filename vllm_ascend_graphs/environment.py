@@ -2,7 +2,9 @@
 
 Probing is cheap and safe on any machine: the device is read from device nodes, versions from
 package metadata, and torch_npu / xlite are really imported (guarded) only on a machine with an
-NPU, because an installed torch_npu without CANN breaks `import torch` (facts section 6).
+NPU, because an installed torch_npu without CANN breaks `import torch` (facts section 6). An
+installed xlite is also checked on every machine without importing it: its native library
+`xlite._C` must be there, and so must every library it links (CANN's among them).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import dataclasses
 import functools
 import glob
 import importlib
+import importlib.machinery
 import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from . import distributions
+from . import distributions, shared_libraries
 
 DEVICES = ("npu", "cuda", "xpu", "cpu")
 NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (vLLM's CPU build)
@@ -34,7 +38,7 @@ class Environment:
     torch_npu_error: str | None = None  # why an installed torch_npu cannot serve graphs
     cann: str | None = None
     xlite: str | None = None
-    xlite_error: str | None = None  # why an installed xlite cannot be imported
+    xlite_error: str | None = None  # why an installed xlite cannot run here
     npugraph_ex: bool = False
     torchair: bool = False
     vllm_ascend: str | None = None
@@ -83,12 +87,14 @@ class Environment:
 def probe_environment() -> Environment:
     """The real environment of this process, probed once."""
     device = _detect_device()
+    xlite = distributions.version("xlite")
     env = Environment(
         device=device,
         torch=distributions.version("torch"),
         torch_npu=distributions.version("torch-npu"),
         cann=_cann_version(),
-        xlite=distributions.version("xlite"),
+        xlite=xlite,
+        xlite_error=xlite_readiness(xlite) if xlite else None,
         vllm_ascend=distributions.version("vllm-ascend"),
         launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
     )
@@ -139,12 +145,38 @@ def _probe_npu_stack(env: Environment) -> Environment:
             changes["torchair"] = importlib.util.find_spec("torchair") is not None
         except (ImportError, RuntimeError, OSError, AttributeError) as exc:
             changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {_first_line(exc)}"
-    if env.xlite is not None:
+    if env.xlite is not None and env.xlite_error is None:
         try:
-            importlib.import_module("xlite")
+            importlib.import_module("xlite._C")
         except (ImportError, RuntimeError, OSError) as exc:
-            changes["xlite_error"] = f"xlite {env.xlite} is installed but not importable: {_first_line(exc)}"
+            changes["xlite_error"] = f"xlite {env.xlite} is installed but xlite._C does not load: {_first_line(exc)}"
     return env.replace(**changes)
+
+
+def xlite_readiness(version: str) -> str | None:
+    """Why the installed xlite cannot run here, or None; reads files only, imports nothing.
+
+    `import xlite` succeeds anywhere (it reads only its version); what needs an NPU machine is
+    its native library `xlite._C`, which links torch and CANN's runtime (libascendcl, libhccl, ...).
+    """
+    spec = importlib.util.find_spec("xlite")  # a top-level name: found, not imported
+    if spec is None or not spec.submodule_search_locations:
+        return f"xlite {version} is installed but its package cannot be found (reinstall it)"
+    package = Path(next(iter(spec.submodule_search_locations))).resolve()
+    extension = next((path for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                      for path in sorted(package.glob(f"_C{suffix}"))), None)
+    if extension is None:
+        return (f"xlite {version} is installed but its native library xlite._C is missing from {package} "
+                "(a wheel for another Python or platform?); reinstall it with `pip install --pre xlite`")
+    try:
+        missing = shared_libraries.missing_libraries(extension, package)
+    except (OSError, ValueError) as exc:
+        return f"xlite {version} is installed but its native library {extension.name} cannot be read: {_first_line(exc)}"
+    if missing:
+        return (f"xlite {version} is installed but not ready: xlite._C needs {', '.join(missing)}, which the "
+                "dynamic loader cannot find (install CANN and source its set_env.sh, or add its lib64 to "
+                "LD_LIBRARY_PATH)")
+    return None
 
 
 def soc_from_device_name(name: str) -> str | None:

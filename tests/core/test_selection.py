@@ -87,7 +87,7 @@ def test_a_list_is_exactly_the_chain(npu):
 def test_xlite_enabled_but_not_installed_falls_back_to_aclgraph(npu):
     selection = select({"xlite_graph_config": {"enabled": True}}, environment=npu, model=QWEN)
     assert trail(selection) == [("xlite", False), ("aclgraph", True)]
-    assert "xlite is not installed" in selection.trail[0].reason and "pip install xlite" in selection.trail[0].reason
+    assert "xlite is not installed" in selection.trail[0].reason and "pip install --pre xlite" in selection.trail[0].reason
     assert "XliteGraph was asked for by xlite_graph_config.enabled=true" in selection.notes
     # ACLGraph runs its own default mode, not xlite's decode-only narrowing.
     assert selection.plan.cudagraph_mode is CUDAGraphMode.FULL_AND_PIECEWISE

@@ -1,7 +1,8 @@
 """The ACLGraph backend's own code, end to end, against a fake torch_npu whose torch.npu is the sim.
 
 Plans come from the real selector for an assumed Ascend machine; compile goes through the fake
-Npugraph_ex (or the fusion pass), capture and replay through `devices/npu.py` on `torch.npu`.
+Npugraph_ex with torch_npu's real `CompilerConfig` (or the fusion pass), capture and replay
+through `devices/npu.py` on `torch.npu`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from .parity import assert_parity
 ASCEND = Environment(device="npu", soc="910B", torch_npu="2.13.0", npugraph_ex=True)
 SIZES = [1, 2, 4, 8]
 REQUESTS = [1, 3, 4, 6, 8, 9, 2]
-NPUGRAPH_EX_OPTIONS = {"force_eager": True, "inplace_pass": False, "clone_input": False, "clone_output": False}
+# What our compile stage sets, as the real CompilerConfig reports it (changed from its defaults;
+# clone_output is False by default, so setting it changes nothing).
+NPUGRAPH_EX_OPTIONS = {"force_eager": True, "inplace_pass": False, "clone_input": False}
 
 
 @pytest.fixture
@@ -33,11 +36,11 @@ def torch_npu(monkeypatch, sim):
     return fake_torch_npu.install(monkeypatch, sim)
 
 
-def selected(mode, **compilation):
+def selected(mode, sizes=SIZES, max_num_seqs=256, environment=ASCEND, **compilation):
     request = GraphRequest.parse({"graph_backend": "aclgraph", "graph_fallback": False,
                                   "ascend_compilation_config": compilation},
-                                 cudagraph_mode=mode, capture_sizes=SIZES)
-    selection = select(request, environment=ASCEND, model=ModelInfo.from_architecture("Qwen3ForCausalLM"))
+                                 cudagraph_mode=mode, capture_sizes=sizes, max_num_seqs=max_num_seqs)
+    selection = select(request, environment=environment, model=ModelInfo.from_architecture("Qwen3ForCausalLM"))
     assert isinstance(selection.backend, AclGraphBackend)
     return selection.backend, selection.plan
 
@@ -54,18 +57,19 @@ def fused_ops(module):
 
 @pytest.mark.parametrize("static_kernel", [False, True])
 def test_full_decode_only_compiles_with_npugraph_ex_and_replays_after_a_sync(monkeypatch, torch_npu, sim, decoder,
-                                                                              static_kernel):
-    npugraph_ex = fake_npugraph_ex.install_npugraph_ex(monkeypatch)
+                                                                              compiler_configs, static_kernel):
+    npugraph_ex = fake_npugraph_ex.install_npugraph_ex(monkeypatch, compiler_configs)
     backend, plan = selected("FULL_DECODE_ONLY", enable_static_kernel=static_kernel)
     assert plan.npugraph_ex and plan.static_kernel is static_kernel
 
     runner = serve(backend, plan, decoder)
 
     [(config, graph_module, _)] = npugraph_ex.compiled
+    assert isinstance(config, compiler_configs.npugraph_ex)
     expected = dict(NPUGRAPH_EX_OPTIONS)
     if static_kernel:
         expected |= {"static_kernel_compile": True, "_vllm_aclnn_static_kernel_sym_range": SIZES}
-    assert config.options == expected
+    assert fake_npugraph_ex.changed_options(config) == expected
     assert torch_npu.npu.compile_modes == [False]
     assert not fused_ops(graph_module), "with Npugraph_ex on, its passes fuse, not ours"
     assert runner.graphs.api is torch_npu.npu and sorted(size for size, _ in runner.captured) == SIZES
@@ -76,15 +80,35 @@ def test_full_decode_only_compiles_with_npugraph_ex_and_replays_after_a_sync(mon
     assert replays == ["sync", "replay"] * (len(REQUESTS) - 1), "FULL graphs synchronise before each replay"
 
 
-def test_torchair_is_the_fallback_when_npugraph_ex_is_absent(monkeypatch, torch_npu, decoder):
-    torchair = fake_npugraph_ex.install_torchair_only(monkeypatch)
+def test_torchair_is_the_fallback_when_npugraph_ex_is_absent(monkeypatch, torch_npu, decoder, compiler_configs):
+    torchair = fake_npugraph_ex.install_torchair_only(monkeypatch, compiler_configs)
     backend, plan = selected("FULL", enable_static_kernel=True)
     runner = serve(backend, plan, decoder)
     [(config, _, _)] = torchair.compiled
-    assert config.mode == "reduce-overhead" and config.debug.run_eagerly is True
-    assert config.experimental_config.aclgraph._aclnn_static_shape_kernel is True
-    assert config.experimental_config.aclgraph._aclnn_static_shape_kernel_sym_value_range == SIZES
+    assert isinstance(config, compiler_configs.torchair)
+    assert fake_npugraph_ex.changed_options(config) == {  # torchair reports booleans as "1"/"0"
+        "mode": "reduce-overhead",
+        "debug.run_eagerly": "1",
+        "debug.aclgraph.disable_reinplace_inplaceable_ops_pass": "1",
+        "experimental_config.aclgraph._aclnn_static_shape_kernel": "1",
+        "experimental_config.aclgraph._aclnn_static_shape_kernel_sym_value_range": SIZES,
+    }
     assert_parity(runner, decoder, REQUESTS, uniform_decode=False)
+
+
+@pytest.mark.parametrize(("sizes", "max_num_seqs", "spec_tokens", "decode_sizes"), [
+    ([1, 2, 4, 8, 16, 32], 8, 0, [1, 2, 4, 8]),  # 16 and 32 tokens only in batches with prefills
+    ([1, 2, 4, 8, 16, 32], 8, 1, [2, 4, 8, 16]),  # 2 tokens per request: 1 is no decode batch
+])
+def test_static_kernels_are_built_for_the_decode_capture_sizes_only(monkeypatch, torch_npu, decoder, compiler_configs,
+                                                                    sizes, max_num_seqs, spec_tokens, decode_sizes):
+    npugraph_ex = fake_npugraph_ex.install_npugraph_ex(monkeypatch, compiler_configs)
+    backend, plan = selected("FULL_DECODE_ONLY", sizes=sizes, max_num_seqs=max_num_seqs,
+                             environment=ASCEND.replace(spec_tokens=spec_tokens), enable_static_kernel=True)
+    assert list(plan.capture_sizes) == sizes and plan.options == {"static_kernel_sizes": decode_sizes}
+    backend.compile(decoder, decoder.inputs(2, seed=0), plan)
+    [(config, _, _)] = npugraph_ex.compiled
+    assert fake_npugraph_ex.changed_options(config)["_vllm_aclnn_static_kernel_sym_range"] == decode_sizes
 
 
 def test_without_npugraph_ex_or_torchair_the_error_says_how_to_proceed(monkeypatch, torch_npu, decoder):
@@ -111,15 +135,22 @@ def test_piecewise_fuses_add_rms_norm_into_the_npu_kernel_and_replays_without_a_
     assert "sync" not in sim.events[events_before:], "PIECEWISE graphs replay without a sync"
 
 
-def test_the_fuse_norm_quant_toggle_turns_the_fusion_off(torch_npu, decoder):
-    backend, plan = selected("PIECEWISE", fuse_norm_quant=False)
-    assert plan.options == {"fuse_norm_quant": False}
+def test_the_fuse_add_rms_norm_toggle_turns_the_fusion_off(torch_npu, decoder):
+    backend, plan = selected("PIECEWISE", fuse_add_rms_norm=False)
+    assert plan.options == {"fuse_add_rms_norm": False}
     compiled = backend.compile(decoder, decoder.inputs(2, seed=0), plan)
     assert not fused_ops(compiled)
 
 
-def test_a_single_output_graph_is_handed_to_npugraph_ex_as_a_tuple_and_unwrapped(monkeypatch, torch_npu):
-    fake_npugraph_ex.install_npugraph_ex(monkeypatch)
+def test_vllm_ascends_fuse_norm_quant_is_not_our_add_rms_norm_pass(torch_npu, decoder):
+    backend, plan = selected("PIECEWISE", fuse_norm_quant=False)
+    assert plan.options == {}, "fuse_norm_quant (add_rms_norm + quant) belongs to vLLM Ascend's compiler"
+    assert len(fused_ops(backend.compile(decoder, decoder.inputs(2, seed=0), plan))) == 4
+
+
+def test_a_single_output_graph_is_handed_to_npugraph_ex_as_a_tuple_and_unwrapped(monkeypatch, torch_npu,
+                                                                                  compiler_configs):
+    fake_npugraph_ex.install_npugraph_ex(monkeypatch, compiler_configs)
     backend, plan = selected("FULL")
     compiled = backend.compile(lambda x: x * 2, [torch.ones(2)], plan)
     torch.testing.assert_close(compiled(torch.ones(2)), torch.full((2,), 2.0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ def run_demo(tiny_model: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_prints_the_decision_and_text(tiny_model):
     result = run_demo(tiny_model, "--backend", "xlite")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "graph backend: eager, cudagraph_mode NONE (xlite: xlite is not installed" in result.stdout
+    # The test set-up installs xlite, whose native library needs CANN: installed, but not ready here.
+    assert re.search(r"graph backend: eager, cudagraph_mode NONE \(xlite: xlite \S+ is installed but not ready",
+                     result.stdout)
     assert result.stdout.count("generated: ") == 2
 
 

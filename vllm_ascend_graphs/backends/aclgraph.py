@@ -11,7 +11,7 @@ from ..config import GraphRequest
 from ..environment import Environment
 from ..errors import GraphConfigError
 from ..models import ModelInfo
-from ..modes import CUDAGraphMode, resolve
+from ..modes import CUDAGraphMode, GraphSettings, resolve
 from .base import GraphBackend, Plan, Probe
 
 if TYPE_CHECKING:
@@ -22,8 +22,10 @@ logger = logging.getLogger("vllm_ascend_graphs")
 # Npugraph_ex compiles only (ACLGraph captures), and must neither rewrite in place nor clone the
 # static buffers the captured graphs read and write.
 NPUGRAPH_EX_OPTIONS = {"force_eager": True, "inplace_pass": False, "clone_input": False, "clone_output": False}
-# The fusion toggles this package implements; a plan lists the ones turned off in its options.
-FUSION_TOGGLES = ("fuse_norm_quant",)
+# The fusion toggles of this package's own compile stage; a plan lists the ones turned off in its
+# options. vLLM Ascend's toggles (`fuse_norm_quant`: add_rms_norm + quant, and the others) belong
+# to its compiler, which this stage does not replace.
+FUSION_TOGGLES = ("fuse_add_rms_norm",)
 
 
 def graph_path_refusal(request: GraphRequest, environment: Environment) -> str | None:
@@ -41,10 +43,24 @@ def graph_path_refusal(request: GraphRequest, environment: Environment) -> str |
     return None
 
 
-def fusion_options(request: GraphRequest) -> dict[str, bool]:
-    """The fusion toggles the user turned off, for the plan's options (the compile stage reads them)."""
+def compile_options(request: GraphRequest, environment: Environment, settings: GraphSettings) -> dict[str, Any]:
+    """What the compile stage reads from the plan: fusion toggles turned off, static-kernel sizes."""
     compilation = request.ascend_compilation_config
-    return {toggle: False for toggle in FUSION_TOGGLES if not getattr(compilation, toggle)}
+    options: dict[str, Any] = {toggle: False for toggle in FUSION_TOGGLES if not getattr(compilation, toggle)}
+    if settings.static_kernel:
+        options["static_kernel_sizes"] = decode_capture_sizes(settings.capture_sizes, request.max_num_seqs,
+                                                              environment.spec_tokens)
+    return options
+
+
+def decode_capture_sizes(capture_sizes: Sequence[int], max_num_seqs: int, spec_tokens: int) -> list[int]:
+    """The capture sizes a pure-decode batch can have: static kernels are compiled for these only.
+
+    A decode batch holds 1 + spec_tokens tokens per request and at most `max_num_seqs` requests
+    (vLLM Ascend limits Npugraph_ex's static-kernel symbol range the same way).
+    """
+    per_request = 1 + spec_tokens
+    return [size for size in capture_sizes if per_request <= size <= max_num_seqs * per_request]
 
 
 class AclGraphRuntime:
@@ -64,7 +80,7 @@ class AclGraphRuntime:
         gm = graph_module if isinstance(graph_module, torch.fx.GraphModule) else torch.fx.symbolic_trace(graph_module)
         if plan.npugraph_ex:
             return _npugraph_ex_compile(torch_npu, gm, example_inputs, plan)
-        if plan.options.get("fuse_norm_quant", True):
+        if plan.options.get("fuse_add_rms_norm", True):
             from .fusion import fuse_add_rms_norm
 
             logger.debug("fused %d add + rms_norm pairs", fuse_add_rms_norm(gm, torch_npu.npu_add_rms_norm))
@@ -101,27 +117,38 @@ class AclGraphBackend(AclGraphRuntime, GraphBackend):
         return Probe.ok(f"torch_npu {version} with the NPU graph API on npu{soc}")
 
     def plan(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Plan:
-        return Plan.from_settings(self.name, resolve(request, environment, model), options=fusion_options(request))
+        settings = resolve(request, environment, model)
+        return Plan.from_settings(self.name, settings, options=compile_options(request, environment, settings))
 
 
 def _npugraph_ex_compile(torch_npu: Any, gm: Any, example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
     """Npugraph_ex's passes through `npugraph_ex`, or through `torchair` where only that exists."""
     torch_npu.npu.set_compile_mode(jit_compile=False)
-    sizes = list(plan.capture_sizes)
+    sizes = _static_kernel_sizes(plan) if plan.static_kernel else None
     try:
         import npugraph_ex
     except ImportError:
-        return _torchair_compile(gm, example_inputs, plan.static_kernel, sizes)
+        return _torchair_compile(gm, example_inputs, sizes)
     config = npugraph_ex.CompilerConfig()
     options = dict(NPUGRAPH_EX_OPTIONS)
-    if plan.static_kernel:
+    if sizes is not None:
         options.update(static_kernel_compile=True, _vllm_aclnn_static_kernel_sym_range=sizes)
     for option, value in options.items():
         setattr(config, option, value)
     return _compile_returning_tuple(npugraph_ex.get_npu_backend(compiler_config=config), gm, example_inputs)
 
 
-def _torchair_compile(gm: Any, example_inputs: Sequence[Any], static_kernel: bool, sizes: list[int]) -> Callable[..., Any]:
+def _static_kernel_sizes(plan: Plan) -> list[int]:
+    sizes = plan.options.get("static_kernel_sizes")
+    if sizes is None:
+        raise GraphConfigError(
+            "plan.options.static_kernel_sizes: got no value for a plan with static kernel on; allowed: the decode "
+            "capture sizes, as the aclgraph and xlite backends' plan() sets them"
+        )
+    return [int(size) for size in sizes]
+
+
+def _torchair_compile(gm: Any, example_inputs: Sequence[Any], sizes: list[int] | None) -> Callable[..., Any]:
     try:
         import torchair
     except ImportError as exc:
@@ -133,7 +160,9 @@ def _torchair_compile(gm: Any, example_inputs: Sequence[Any], static_kernel: boo
     config = torchair.CompilerConfig()
     config.mode = "reduce-overhead"  # ACL graphs, not a conversion to Ascend IR
     config.debug.run_eagerly = True  # passes only: ACLGraph captures
-    if static_kernel:
+    # Rewriting in place lets gelu fall back to the CPU, a host-device copy inside the graph.
+    config.debug.aclgraph.disable_reinplace_inplaceable_ops_pass = True
+    if sizes is not None:
         config.experimental_config.aclgraph._aclnn_static_shape_kernel = True
         config.experimental_config.aclgraph._aclnn_static_shape_kernel_sym_value_range = sizes
     return _compile_returning_tuple(torchair.get_npu_backend(compiler_config=config), gm, example_inputs)

@@ -3,12 +3,14 @@
 Selection (probe, plan) and the run-time adapter (`XliteRunner`): xlite runs the batches the
 plan routes to it (pure-decode batches in decode-only mode, every batch in full mode); the other
 batches take the ACLGraph path, whose compile/capture/replay duties this backend shares.
-xlite is imported only inside `XliteRunner`.
+xlite is imported only inside `XliteRunner`; the adapter follows the interface of xlite
+`SUPPORTED_XLITE` as its stub, `xlite/_C.pyi`, declares it.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,13 +21,16 @@ from ..errors import GraphConfigError
 from ..models import ModelInfo
 from ..modes import CUDAGraphMode, resolve
 from ..vllm_ascend_support import xlite_support
-from .aclgraph import AclGraphRuntime, fusion_options, graph_path_refusal
+from .aclgraph import AclGraphRuntime, compile_options, graph_path_refusal
 from .base import GraphBackend, Plan, Probe
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs
 
-INSTALL_HINT = "install it with `pip install xlite` from Ascend's package index (it is not on PyPI); see the Xlite README"
+# The xlite release whose interface (`xlite/_C.pyi`) the run-time adapter follows.
+SUPPORTED_XLITE = "0.2.0rc4"
+INSTALL_HINT = (f"install it with `pip install --pre xlite` (it is published as pre-releases only; this adapter "
+                f"follows xlite {SUPPORTED_XLITE})")
 
 
 class XliteBackend(AclGraphRuntime, GraphBackend):
@@ -69,7 +74,8 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
         requested = request.cudagraph_mode or mode
         notes = (f"cudagraph_mode {requested.name} -> {mode.name}: {why}",) if requested is not mode else (why,)
         settings = resolve(request, environment, model, mode=mode)
-        options = {"xlite_mode": "full" if full_mode else "decode_only", **fusion_options(request)}
+        options = {"xlite_mode": "full" if full_mode else "decode_only",
+                   **compile_options(request, environment, settings)}
         return Plan.from_settings(self.name, settings, options=options, notes=notes)
 
 
@@ -79,6 +85,7 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
 DENSE_ARCHITECTURES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
 REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                    "rms_norm_eps")
+DEFAULT_ROPE_THETA = 10000.0
 
 
 @dataclass(frozen=True)
@@ -93,15 +100,18 @@ class XliteLimits:
 
 @dataclass(frozen=True)
 class XliteBatch:
-    """One model step as xlite reads it; requests are ordered decodes first, then prefills."""
+    """One model step as xlite reads it; requests are ordered decodes first, then prefills.
+
+    `block_tables` are host lists (one list of KV block ids per request, e.g. vLLM's CPU block
+    table `.tolist()`): xlite's V1 metadata takes them on the host and derives the slots itself.
+    """
 
     input_ids: Any
     positions: Any
     query_lens: Sequence[int]
     seq_lens: Sequence[int]
     num_decodes: int
-    block_tables: Any
-    slot_mapping: Any
+    block_tables: Sequence[Sequence[int]]
     inputs_embeds: Any = None
 
     @property
@@ -109,9 +119,14 @@ class XliteBatch:
         return self.num_decodes == len(self.query_lens)
 
 
-def xlite_model_config(xlite: Any, hf_config: Mapping[str, Any], limits: XliteLimits, *, tp_size: int,
-                       qkv_bias: bool, qk_norm: bool, weight_nz: bool = False) -> Any:
-    """xlite's `ModelConfig` for a dense model, from its Hugging Face config fields."""
+def xlite_model_config(xlite: Any, hf_config: Mapping[str, Any], limits: XliteLimits, *, full_mode: bool,
+                       tp_size: int, dp_size: int, qkv_bias: bool, qk_norm: bool, weight_nz: bool = False) -> Any:
+    """xlite's `ModelConfig` for a dense model, from its Hugging Face config fields.
+
+    Sized as vLLM Ascend's xlite path sizes it: xlite's token buffers (`max_m`) hold one token per
+    sequence in decode-only mode and `max_num_batched_tokens` rounded up to a multiple of the TP
+    size in full mode; `def_dp_size` is the data-parallel size.
+    """
     architectures = hf_config.get("architectures") or ["unknown"]
     if architectures[0] not in DENSE_ARCHITECTURES:
         raise GraphConfigError(f"xlite adapter: architecture {architectures[0]!r} has no adapter here; "
@@ -122,6 +137,7 @@ def xlite_model_config(xlite: Any, hf_config: Mapping[str, Any], limits: XliteLi
                                f"allowed: a config with {', '.join(REQUIRED_FIELDS)}")
     heads = hf_config["num_attention_heads"]
     head_dim = hf_config.get("head_dim") or hf_config["hidden_size"] // heads
+    max_m = (math.ceil(limits.max_num_batched_tokens / tp_size) * tp_size if full_mode else limits.max_num_seqs)
     fields = {
         "vocab_size": hf_config["vocab_size"],
         "hidden_size": hf_config["hidden_size"],
@@ -131,19 +147,19 @@ def xlite_model_config(xlite: Any, hf_config: Mapping[str, Any], limits: XliteLi
         "n_kv_heads": hf_config.get("num_key_value_heads") or heads,
         "head_dim": head_dim,
         "rope_head_dim": head_dim,
-        "rope_theta": float(hf_config.get("rope_theta") or 10000.0),
+        "rope_theta": _rope_theta(hf_config),
         "softmax_scale": head_dim ** -0.5,
-        "norm_eps": hf_config["rms_norm_eps"],
+        "norm_eps": float(hf_config["rms_norm_eps"]),
         "intermediate_size": hf_config["intermediate_size"],
         "attn_type": xlite.AttnMHA,
         "qkv_bias": qkv_bias,
         "qk_norm": qk_norm,
         "weight_nz": weight_nz,
         "def_tp_size": tp_size,
-        "def_dp_size": 1,
+        "def_dp_size": dp_size,
         "moe_tp_size": 1,
         "moe_ep_size": 1,
-        "max_m": limits.max_num_batched_tokens,
+        "max_m": max_m,
         "max_batch_size": limits.max_num_seqs,
         "max_seq_len": limits.max_model_len,
         "block_size": limits.block_size,
@@ -154,8 +170,22 @@ def xlite_model_config(xlite: Any, hf_config: Mapping[str, Any], limits: XliteLi
     return config
 
 
+def _rope_theta(hf_config: Mapping[str, Any]) -> float:
+    """`rope_theta`, or `rope_parameters.rope_theta` where newer configs keep it."""
+    theta = hf_config.get("rope_theta")
+    if theta is None:
+        theta = (hf_config.get("rope_parameters") or {}).get("rope_theta")
+    return float(DEFAULT_ROPE_THETA if theta is None else theta)
+
+
 def dense_weights(model: Any) -> dict[str, Any]:
-    """xlite `Model` fields from a vLLM Llama / Qwen dense module (tied embeddings allowed)."""
+    """xlite `Model` fields from a vLLM Llama / Qwen dense module (tied embeddings allowed).
+
+    vLLM's parallel layers hold this rank's shards in the layouts xlite documents: embedding and
+    head `[vocab/tp, hidden]`, fused `qkv_proj` `[(heads + 2 * kv_heads) / tp * head_dim, hidden]`,
+    `o_proj` `[hidden, heads / tp * head_dim]`, `gate_up_proj` `[2 * intermediate / tp, hidden]`,
+    `down_proj` `[hidden, intermediate / tp]`, norms `[hidden]` and q/k norms `[head_dim]`.
+    """
     params = dict(model.named_parameters())
     layers = list(model.model.layers)
     embed = params["model.embed_tokens.weight"]
@@ -182,8 +212,17 @@ def dense_weights(model: Any) -> dict[str, Any]:
 class XliteRunner:
     """Runs model steps through xlite; in decode-only mode batches with prefills go to `fallback`.
 
-    Set-up order, as xlite needs it: `Runtime(device, 0, rank, tp, dp)`, `Model()` with its
-    weights, `Model.init(config, rank)`, then a tensor pool of `Model.get_tensor_pool_size()` MB.
+    Set-up: `Runtime(devid, size, rank, tp_size, dp_size)`, `Model()` with its weights,
+    `Model.init(config, rank)`, then a tensor pool of `Model.get_tensor_pool_size()` MB.
+
+    Each step uses xlite's V1 forward path: `AttnMeta` with host `lens`, `cached_lens` and
+    `block_tables_cpu`, and `Model.forward`. The V2 path (`AttnMetaV2`, `forward_v2`) takes the
+    same metadata as pre-built int32 device tensors (with a `query_start_loc` of shape `[batch]`,
+    unlike vLLM's `[batch + 1]`) to save xlite a host computation and a copy per step. V1 is the
+    path vLLM Ascend's xlite integration runs, so it is the one exercised on hardware, and its
+    host lists are what vLLM's CPU-side metadata already holds; V2's device layouts have no
+    reference user to check them against. xlite launches on the stream passed as `curr_stream`:
+    the current stream, so its work queues behind ours without a synchronisation.
     """
 
     def __init__(self, plan: Plan, hf_config: Mapping[str, Any], weights: Mapping[str, Any], kv_caches: Any, *,
@@ -199,8 +238,9 @@ class XliteRunner:
         self._fallback = fallback
         self._kv_caches = kv_caches
         self._device = device or get_device("npu")
-        self._runtime = xlite.Runtime(local_rank, 0, rank, tp_size, dp_size)
-        config = xlite_model_config(xlite, hf_config, limits, tp_size=tp_size, qkv_bias="mha_qkv_bias" in weights,
+        self._runtime = xlite.Runtime(devid=local_rank, size=0, rank=rank, tp_size=tp_size, dp_size=dp_size)
+        config = xlite_model_config(xlite, hf_config, limits, full_mode=self.full_mode, tp_size=tp_size,
+                                    dp_size=dp_size, qkv_bias="mha_qkv_bias" in weights,
                                     qk_norm="mha_q_norm" in weights)
         self._model = xlite.Model()
         for name, value in weights.items():
@@ -212,7 +252,7 @@ class XliteRunner:
                                "free device memory or lower max_num_batched_tokens / max_model_len")
         embed = weights["embed"]
         self._hidden_size, self._dtype = config.hidden_size, embed.dtype
-        self._rope = _rope_cache(torch, config.head_dim, limits.max_model_len, config.rope_theta, embed)
+        self._rope = _rope_cache(torch, config.rope_head_dim, config.max_seq_len, config.rope_theta, embed)
 
     def __call__(self, batch: XliteBatch) -> Any:
         """Hidden states for the batch's tokens, from xlite or from `fallback`."""
@@ -221,19 +261,18 @@ class XliteRunner:
         import torch
 
         meta = self._xlite.AttnMeta()
-        meta.lens = list(batch.query_lens)
-        meta.cached_lens = [seq - query for seq, query in zip(batch.seq_lens, batch.query_lens)]
-        meta.is_prefills = [index >= batch.num_decodes for index in range(len(batch.query_lens))]
-        meta.block_tables = batch.block_tables
-        meta.slot_mapping = batch.slot_mapping
+        meta.lens = [int(query) for query in batch.query_lens]
+        meta.cached_lens = [int(seq) - int(query) for seq, query in zip(batch.seq_lens, batch.query_lens)]
+        meta.block_tables_cpu = [[int(block) for block in row] for row in batch.block_tables]
         meta.positions = batch.positions
-        hidden = torch.empty(sum(batch.query_lens), self._hidden_size, dtype=self._dtype, device=batch.positions.device)
-        self._device.synchronize()  # xlite launches on its own stream: our queued work must be done
+        hidden = torch.empty(sum(meta.lens), self._hidden_size, dtype=self._dtype, device=batch.positions.device)
+        stream = self._device.api.current_stream().npu_stream
         if batch.inputs_embeds is None:
-            self._model.forward(self._runtime, batch.input_ids, meta, self._kv_caches, self._rope, hidden)
+            self._model.forward(self._runtime, batch.input_ids, meta, self._kv_caches, self._rope, hidden,
+                                curr_stream=stream)
         else:
             self._model.forward_with_inputs_embeds(self._runtime, batch.inputs_embeds, meta, self._kv_caches,
-                                                   self._rope, hidden)
+                                                   self._rope, hidden, curr_stream=stream)
         return hidden
 
 

@@ -242,9 +242,10 @@ class SimDevice:
         self.events.append("sync")
 
     @contextlib.contextmanager
-    def graph(self, sim_graph: SimGraph, *, pool: SimPool | None = None, stream: SimStream | None = None,
+    def graph(self, sim_graph: SimGraph, /, *, pool: SimPool | None = None, stream: SimStream | None = None,
               capture_error_mode: str = "global") -> Iterator[SimGraph]:
-        """Capture the body into `sim_graph` on `stream` (keywords only, as our callers must write them)."""
+        """Capture the body into `sim_graph` on `stream` (the graph positionally: torch.npu names it
+        `npu_graph`, torch.cuda `cuda_graph`; the rest by keyword, as our callers must write them)."""
         stream = stream or self._side_stream
         if stream is self.default_stream:
             raise RuntimeError("sim graph: capture on the default stream is not allowed; pass a side stream")
