@@ -89,8 +89,9 @@ CASES = [
     # Parallelism and speculative decoding.
     Case("llama-tp2", engine={"tensor_parallel_size": 2}),
     Case("llama-pp2", engine={"pipeline_parallel_size": 2}),
-    Case("llama-dcp2", engine={"tensor_parallel_size": 2, "decode_context_parallel_size": 2}),
-    Case("llama-dcp2-full", engine={"tensor_parallel_size": 2, "decode_context_parallel_size": 2, **mode("FULL")}),
+    # Decode context parallel needs more TP ranks than the model has KV heads (2).
+    Case("llama-dcp2", engine={"tensor_parallel_size": 4, "decode_context_parallel_size": 2}),
+    Case("llama-dcp2-full", engine={"tensor_parallel_size": 4, "decode_context_parallel_size": 2, **mode("FULL")}),
     Case("llama-spec1", engine=ngram(1)),
     Case("llama-spec3", engine=ngram(3)),
     Case("llama-spec3-full-decode-only", engine={**ngram(3), **mode("FULL_DECODE_ONLY")}),

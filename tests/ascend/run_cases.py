@@ -78,6 +78,9 @@ def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
     if case.launch_blocking:
         os.environ["ASCEND_LAUNCH_BLOCKING"] = "1"
     standins.install(Path(setup["torch_npu"]), case.soc)
+    paths = [str(HERE), setup["vllm_ascend"]]
+    os.environ["CONTRACT_STANDINS"] = json.dumps({"paths": paths, "torch_npu": setup["torch_npu"], "soc": case.soc})
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE / "bootstrap"), *paths])  # vLLM's own subprocesses
     model_dir = setup["models"][case.model]
     return {"id": case.id, "explain": explain(case.explain_argv(model_dir)), **build(case, model_dir)}
 
@@ -103,9 +106,8 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
     logging.getLogger(LOGGER_NAME).addHandler(handler)
     try:
         config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
-    except Exception as exc:  # the contract may expect an error: it is compared by its first line
-        return {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
-                "logged": logged}
+    except Exception as exc:  # the contract may expect an error
+        return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
     return {"config": facts(config), "logged": logged}
 
 

@@ -133,7 +133,7 @@ def test_with_auto_it_is_preferred_on_a_cuda_machine_only(registry):
     assert [(a.backend, a.selected) for a in gpu.trail] == [("cudagraph", True)]
     assert "plugins prefer cudagraph for other models here" in gpu.notes
     cpu = select(None, environment=Environment(device="cpu"), model=ModelInfo(), registry=registry)
-    assert [a.backend for a in cpu.trail] == ["aclgraph", "eager"]
+    assert [a.backend for a in cpu.trail] == ["aclgraph", "native", "eager"]
 
 
 def planned(registry, sizes):
