@@ -1,19 +1,29 @@
-# The two commands of the README. Each sets up .venv on first use and is quick afterwards.
-VENV   ?= .venv
-PYTHON := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# The two commands of the README. Each sets up its environments on first use and is quick afterwards.
+VENV          ?= .venv
+ASCEND_VENV   ?= .venv-ascend
+PYTHON        := $(VENV)/bin/python
+ASCEND_PYTHON := $(ASCEND_VENV)/bin/python
+STAMP         := $(VENV)/.installed
+ASCEND_STAMP  := $(ASCEND_VENV)/.installed
 
 .PHONY: demo test clean
 
 demo: $(STAMP)
 	$(PYTHON) examples/offline_inference.py
 
-test: $(STAMP)
-	$(PYTHON) -m pytest -q
+# The suite on vLLM 0.32.0; then the contract tier, vllm-ascend 0.23.0.post1's real source on the
+# vLLM it pairs with (0.23.0), and the adapter's checks on that vLLM too.
+test: $(STAMP) $(ASCEND_STAMP)
+	$(PYTHON) -m pytest -q --ignore=tests/ascend
+	$(ASCEND_PYTHON) -m pytest -q tests/ascend tests/vllm/test_adapter.py
 
 $(STAMP): pyproject.toml scripts/setup-venv.sh
 	sh scripts/setup-venv.sh $(VENV)
 	touch $(STAMP)
 
+$(ASCEND_STAMP): pyproject.toml scripts/setup-venv-ascend.sh
+	sh scripts/setup-venv-ascend.sh $(ASCEND_VENV)
+	touch $(ASCEND_STAMP)
+
 clean:
-	rm -rf $(VENV) demo-model .pytest_cache .hypothesis
+	rm -rf $(VENV) $(ASCEND_VENV) .cache demo-model .pytest_cache .hypothesis

@@ -27,6 +27,9 @@ class Case:
     xlite_installed: bool = False
     launch_blocking: bool = False
     error: str | None = None  # the start of the one-line error expected instead of a config
+    # Settings vLLM or vllm-ascend is expected to change after our plan is applied: rules of theirs
+    # that the plan does not model. Every other case must come through unchanged.
+    overrides: tuple[str, ...] = ()
 
     @property
     def engine_args(self) -> dict[str, Any]:
@@ -124,6 +127,13 @@ CASES = [
     Case("llama-xlite-enforce-eager-installed", additional=xlite(), engine={"enforce_eager": True},
          xlite_installed=True),
     Case("llama-xlite-off-installed", additional={"xlite_graph_config": {"enabled": False}}, xlite_installed=True),
+    # Where vllm-ascend has the last word: sequence parallelism (flashcomm1) keeps only capture sizes
+    # that are multiples of TP; a compilation mode other than NONE or VLLM_COMPILE turns graphs off.
+    Case("llama-tp2-flashcomm1", engine={"tensor_parallel_size": 2}, additional={"enable_flashcomm1": True},
+         overrides=("capture_sizes",)),
+    Case("llama-stock-torch-compile-full-decode-only",
+         engine={"compilation_config": {"cudagraph_mode": "FULL_DECODE_ONLY", "mode": 1}},
+         overrides=("cudagraph_mode", "capture_sizes", "npugraph_ex")),
     # Ascend SoCs whose rules differ.
     Case("llama-950-default", soc="950"),
     Case("llama-950-full-decode-only", soc="950", engine=mode("FULL_DECODE_ONLY")),

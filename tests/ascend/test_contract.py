@@ -68,11 +68,18 @@ def test_compilation_mode_and_splitting_ops_fit_the_mode(contract, case):
 
 
 @pytest.mark.parametrize("case", built, ids=[c.id for c in built])
-def test_explain_predicts_the_record(contract, case):
+def test_explain_predicts_the_record_and_overrides_are_exactly_the_expected_ones(contract, case):
+    """`explain` gives the plan; the record is that plan with each override's effective value."""
     result = result_of(contract, case)
     explained, record = result["explain"], result["config"]["record"]
     assert "error" not in explained, explained
-    assert {k: explained[k] for k in PLAN_FIELDS} == {k: record[k] for k in PLAN_FIELDS}
+    assert [o["setting"] for o in record["overrides"]] == list(case.overrides)
+    predicted = {k: explained[k] for k in PLAN_FIELDS}
+    for override in record["overrides"]:
+        assert override["planned"] == predicted[override["setting"]], override
+        assert override["by"] == "vllm_ascend.platform.NPUPlatform"
+        predicted[override["setting"]] = override["effective"]
+    assert predicted == {k: record[k] for k in PLAN_FIELDS}
 
 
 @pytest.mark.parametrize("case", built, ids=[c.id for c in built])

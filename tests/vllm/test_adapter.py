@@ -60,7 +60,7 @@ def test_platform_hooks_exist_with_the_expected_signatures(vllm_untouched):
     assert isinstance(check, classmethod), "check_and_update_config must stay a classmethod"
     assert list(inspect.signature(check.__func__).parameters) == ["cls", "vllm_config"]
     assert callable(platform.support_static_graph_mode) and adapter.supports_static_graphs() is False
-    assert adapter.platform_name() == "CpuPlatform"
+    assert adapter.platform_name() == "vllm.platforms.cpu.CpuPlatform"
 
 
 def test_engine_args_create_engine_config(vllm_untouched):

@@ -61,7 +61,7 @@ def _finish_engine_config(original: Any) -> Any:
             if ours is None:
                 raise
             raise ours from None
-        reconcile(vllm_config, by="vLLM")
+        reconcile(vllm_config, by="vLLM's config passes")
         return vllm_config
 
     return create_engine_config

@@ -198,8 +198,9 @@ def platform_device_type() -> str:
 
 
 def platform_name() -> str:
-    """The active platform's class name, for messages (e.g. "NPUPlatform", "CpuPlatform")."""
-    return platform_class().__name__
+    """The active platform's class, for messages (e.g. "vllm_ascend.platform.NPUPlatform")."""
+    platform = platform_class()
+    return f"{platform.__module__}.{platform.__qualname__}"
 
 
 def current_vllm_config() -> Any:

@@ -149,7 +149,7 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
 
     def check_and_update_config(platform_cls: type, vllm_config: Any) -> None:
         log = adapter.logger()
-        by = f"vLLM's {adapter.platform_name()}"
+        by = adapter.platform_name()
         previous = recorded(vllm_config)
         if previous is None:
             selection = decide(vllm_config)
