@@ -53,9 +53,10 @@ class Environment:
     launch_blocking: bool = False
     assumed: frozenset[str] = field(default_factory=frozenset)  # keys set by --assume, not probed
 
-    def __post_init__(self) -> None:
-        if self.static_graphs is None:
-            object.__setattr__(self, "static_graphs", self.device not in NO_STATIC_GRAPHS)
+    @property
+    def captures_graphs(self) -> bool:
+        """Whether vLLM's platform here captures graphs at all (vLLM's CPU build does not)."""
+        return self.device not in NO_STATIC_GRAPHS if self.static_graphs is None else self.static_graphs
 
     @property
     def context_parallel(self) -> bool:

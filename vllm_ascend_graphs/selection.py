@@ -129,7 +129,7 @@ def _with_validated_options(request: GraphRequest, registry: BackendRegistry) ->
 
 def _on_platform(request: GraphRequest, environment: Environment) -> tuple[GraphRequest, list[str]]:
     """Where vLLM's platform captures no graphs (its CPU build), every backend sees mode NONE, as inside vLLM."""
-    if environment.static_graphs:
+    if environment.captures_graphs:
         return request, []
     why = f"vLLM's {environment.device} platform captures no graphs"
     mode = request.cudagraph_mode or DEFAULT_MODE
@@ -139,7 +139,7 @@ def _on_platform(request: GraphRequest, environment: Environment) -> tuple[Graph
 
 def _within_platform(plan: Plan, environment: Environment) -> Plan:
     """A plan never asks a platform without static graphs for graphs, whatever its backend planned."""
-    if environment.static_graphs or plan.cudagraph_mode is CUDAGraphMode.NONE:
+    if environment.captures_graphs or plan.cudagraph_mode is CUDAGraphMode.NONE:
         return plan
     note = (f"cudagraph_mode {plan.cudagraph_mode.name} -> NONE: vLLM's {environment.device} platform captures "
             "no graphs")

@@ -26,7 +26,7 @@ class NativeBackend(GraphBackend):
     def probe(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
         if environment.device == "npu":
             return Probe.refuse("on Ascend the graph path is one of this package's backends (aclgraph, xlite)")
-        if not environment.static_graphs:
+        if not environment.captures_graphs:
             return Probe.refuse(f"vLLM's {environment.device} platform captures no graphs")
         return Probe.ok(f"vLLM's {environment.device} platform captures its own graphs; its settings are kept")
 
