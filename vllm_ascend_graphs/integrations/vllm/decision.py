@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...assumptions import Assumptions
 from ...backends.base import Plan
@@ -37,8 +37,7 @@ ASCEND_COMPILATION = "ascend_compilation_config"
 XLITE = "xlite_graph_config"
 
 
-@dataclasses.dataclass(frozen=True)
-class Override:
+class Override(NamedTuple):
     """A setting the platform or vLLM changed after our plan was applied."""
 
     setting: str
@@ -105,7 +104,7 @@ def overrides(vllm_config: Any, plan: Plan, by: str) -> list[Override]:
 def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Override]) -> dict[str, Any]:
     """Store the decision `entry` with the effective settings and every override that led to them."""
     plan = _effective(vllm_config, plan, found)
-    overrides_so_far = [*entry.get("overrides", []), *(dataclasses.asdict(o) for o in found)]
+    overrides_so_far = [*entry.get("overrides", []), *(o._asdict() for o in found)]
     changed = "; ".join(Override(**o).text() for o in overrides_so_far)
     entry = {
         **entry,
