@@ -12,18 +12,16 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Distribution:
+class Distribution(NamedTuple):
     name: str  # canonical (PEP 503) form
     version: str
     path: str  # the .dist-info / .egg-info folder
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     """`name = module:attribute` in group `group` of distribution `dist`."""
 
     name: str

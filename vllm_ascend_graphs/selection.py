@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .assumptions import Assumptions
-from .backends.base import GraphBackend, Plan, Probe
+from .backends.base import GraphBackend, Plan
 from .config import AUTO, ROOT, GraphRequest
 from .environment import Environment, probe_environment
 from .errors import BackendUnavailableError, GraphConfigError
+from .hooks.isolation import PluginError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
 
-logger = logging.getLogger("vllm_ascend_graphs")
 
-
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One backend tried by the selector, and why it was or was not selected."""
 
     backend: str
@@ -84,27 +80,40 @@ def select(
     model: ModelInfo | None = None,
     registry: BackendRegistry | None = None,
 ) -> Selection:
-    """Choose the graph backend for `model` here. `request` may be an `additional_config` dict."""
+    """Choose the graph backend for `model` here. `request` may be an `additional_config` dict.
+
+    A backend whose own code fails (options, probe or plan) is skipped with the reason, naming its
+    plugin; only bad input (`GraphConfigError`) stops the selection.
+    """
     if not isinstance(request, GraphRequest):
         request = GraphRequest.parse(request)
     environment = environment or current_environment()
     model = model or Assumptions.from_environ().apply_to_model(ModelInfo())
     registry = registry or get_registry()
 
-    request = _with_validated_options(request, registry)
+    request, broken, notes = _with_validated_options(request, registry)
     chain, chain_notes = _chain(request, registry, model, environment)
+    unrecognised = model.unrecognised_note()
+    notes = [*([unrecognised] if unrecognised else []), *chain_notes, *notes]
     trail: list[Attempt] = []
     for backend in chain:
-        probe = _safe_probe(backend, request, environment, model)
-        if probe.can_serve:
-            plan = backend.plan(request, environment, model)
-            trail.append(Attempt(backend.name, True, probe.reason))
-            names = tuple(b.name for b in chain)
-            return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(chain_notes))
-        trail.append(Attempt(backend.name, False, probe.reason))
+        reason = broken.get(backend.name)
+        if reason is None:
+            probe = registry.probe(backend, request, environment, model)
+            reason = probe.reason
+            if probe.can_serve:
+                try:
+                    plan = registry.plan(backend, request, environment, model)
+                except PluginError as exc:
+                    reason = str(exc)
+                else:
+                    trail.append(Attempt(backend.name, True, reason))
+                    names = tuple(b.name for b in chain)
+                    return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes))
+        trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(
-                f"{ROOT}.graph_backend: backend {backend.name!r} cannot serve here: {probe.reason}; "
+                f"{ROOT}.graph_backend: backend {backend.name!r} cannot serve here: {reason}; "
                 f"allowed: a backend that can serve, or {ROOT}.graph_fallback true to fall back"
             )
     tried_text = "; ".join(f"{a.backend}: {a.reason}" for a in trail)
@@ -114,15 +123,27 @@ def select(
     )
 
 
-def _with_validated_options(request: GraphRequest, registry: BackendRegistry) -> GraphRequest:
-    """Every backend validates its `graph_backend_options` entry (or `{}`, to fill in its defaults)."""
+def _with_validated_options(
+    request: GraphRequest, registry: BackendRegistry
+) -> tuple[GraphRequest, dict[str, str], list[str]]:
+    """Every backend validates its `graph_backend_options` entry (or its defaults, when none is given).
+
+    Returns the request with the validated options, the backends whose validation failed (with the
+    reason: they are skipped) and a note for each of them.
+    """
     key = f"{ROOT}.graph_backend_options"
-    given = {registry.get(name, key=key).name: options for name, options in request.graph_backend_options.items()}
-    validated = {entry.backend.name: entry.backend.validate_options(given.get(entry.backend.name, {}))
-                 for entry in registry.entries()}
-    return request.replace(graph_backend_options=validated)
-
-
+    given = {registry.get(name, key=key, auto=False).name: options
+             for name, options in request.graph_backend_options.items()}
+    validated: dict[str, Mapping[str, Any]] = {}
+    broken: dict[str, str] = {}
+    for entry in registry.entries():
+        name = entry.backend.name
+        try:
+            validated[name] = registry.validate_options(entry.backend, given.get(name))
+        except PluginError as exc:
+            broken[name] = str(exc)
+    notes = [f"backend {name!r} cannot be used: {reason}" for name, reason in broken.items()]
+    return request.replace(graph_backend_options=validated), broken, notes
 def _chain(
     request: GraphRequest, registry: BackendRegistry, model: ModelInfo, environment: Environment
 ) -> tuple[list[GraphBackend], list[str]]:
@@ -158,17 +179,3 @@ def _chain(
     if request.graph_fallback and len(chain) > 1:
         notes.append(f"fallback chain: {' -> '.join(b.name for b in chain)}")
     return chain, notes
-
-
-def _safe_probe(backend: GraphBackend, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
-    """A probe that raises is a refusal with the error as the reason, never a crash."""
-    try:
-        probe = backend.probe(request, environment, model)
-    except GraphConfigError:
-        raise
-    except Exception as exc:
-        logger.debug("probe of %s raised:\n%s", backend.name, traceback.format_exc())
-        return Probe.refuse(f"its probe raised {type(exc).__name__}: {exc}")
-    if not isinstance(probe, Probe):
-        return Probe.refuse(f"its probe returned {probe!r}, not a Probe")
-    return probe

@@ -5,20 +5,20 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..config import BACKEND_NAME, GraphRequest, normalise_name
+from ..enums import CUDAGraphMode
 from ..environment import Environment
-from ..errors import GraphConfigError
+from ..errors import GraphConfigError, show
 from ..models import ModelInfo
-from ..modes import CUDAGraphMode, GraphSettings
+from ..modes import GraphSettings
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs, Recording
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """Whether a backend can serve a model here, and why (shown to users as is)."""
 
     can_serve: bool
@@ -105,8 +105,8 @@ class GraphBackend(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
-            cls.name = _checked_name(cls, cls.name)
-        cls.aliases = tuple(_checked_name(cls, alias) for alias in cls.aliases)
+            cls.name = checked_name(cls, cls.name)
+        cls.aliases = tuple(checked_name(cls, alias) for alias in cls.aliases)
         cls.fallback = tuple(normalise_name(f) for f in cls.fallback)
 
     @abc.abstractmethod
@@ -151,10 +151,10 @@ class GraphBackend(abc.ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def _checked_name(cls: type, name: object) -> str:
+def checked_name(cls: type, name: object) -> str:
     if not isinstance(name, str) or not BACKEND_NAME.match(normalise_name(name)) or normalise_name(name) == "auto":
         raise TypeError(
-            f"{cls.__qualname__}: backend name {name!r} is invalid; allowed: letters, digits, '_', '-', '.' "
+            f"{cls.__qualname__}: backend name {show(name)} is invalid; allowed: letters, digits, '_', '-', '.' "
             "(case-insensitive, not 'auto')"
         )
     return normalise_name(name)

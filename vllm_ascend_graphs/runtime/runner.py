@@ -35,7 +35,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ..config import CAPTURE_POLICIES
 from ..errors import GraphCaptureError, GraphConfigError, invalid
-from ..modes import CUDAGraphMode
+from ..enums import CUDAGraphMode
 from .capture_errors import capture_error
 from .devices import DeviceGraphs, Recording, get_device
 
