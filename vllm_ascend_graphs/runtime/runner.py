@@ -166,7 +166,7 @@ class GraphRunner:
         start = time.perf_counter()
         try:
             recording = self._duties.capture(self.graphs, self._fn, inputs, pool=pool, mode=mode)
-        except RuntimeError as exc:
+        except (Exception, SystemExit) as exc:  # a device's RuntimeError, or a backend's own bug: the policy decides
             error = capture_error(exc, size=size, uniform_decode=uniform, device=self.graphs.name)
             if self.policy == "raise":
                 raise error from exc
