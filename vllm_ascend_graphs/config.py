@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from .enums import CUDAGraphMode
 from .errors import GraphConfigError, did_you_mean, invalid, show
+from .records import Record
 
 ROOT = "additional_config"
 AUTO = "auto"
@@ -45,8 +46,8 @@ class XliteGraphConfig(NamedTuple):
     full_mode: bool = False
 
 
-@dataclass(frozen=True)
-class GraphRequest:
+@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
+class GraphRequest(Record):
     """A validated request: our `additional_config` sections plus vLLM's graph settings."""
 
     graph_backend: str | tuple[str, ...] = AUTO

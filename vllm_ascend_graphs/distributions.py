@@ -37,9 +37,12 @@ class EntryPoint(NamedTuple):
         return target
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
 def canonical(name: str) -> str:
     """PEP 503 normalisation: `Foo_Bar.baz` and `foo-bar-baz` are one project."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _SEPARATORS.sub("-", name).lower()
 
 
 def distributions() -> list[Distribution]:
@@ -62,7 +65,8 @@ def entry_points(group: str) -> list[EntryPoint]:
                 text = fh.read()
         except OSError:
             continue
-        found.extend(EntryPoint(name, value, group, dist) for name, value in _parse_group(text, group))
+        if f"[{group}]" in text:  # most files name other groups only: skip parsing them
+            found.extend(EntryPoint(name, value, group, dist) for name, value in _parse_group(text, group))
     return found
 
 
@@ -91,16 +95,16 @@ def _scan(paths: tuple[str, ...]) -> dict[str, Distribution]:
         for entry in names:
             if not entry.endswith((".dist-info", ".egg-info")):
                 continue
-            dist = _read(os.path.join(directory or ".", entry))
+            dist = _read(directory or ".", entry)
             if dist and dist.name not in found:
                 found[dist.name] = dist
     return found
 
 
-def _read(path: str) -> Distribution | None:
+def _read(directory: str, entry: str) -> Distribution | None:
     """Name and version from the folder name (`name-version.dist-info`); PKG-INFO when it lacks one."""
-    stem = os.path.basename(path).rsplit(".", 1)[0]
-    name, _, rest = stem.partition("-")
+    path = os.path.join(directory, entry)
+    name, _, rest = entry.rsplit(".", 1)[0].partition("-")
     dist_version = rest.split("-", 1)[0]
     if not dist_version:
         try:

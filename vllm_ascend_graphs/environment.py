@@ -17,13 +17,14 @@ import re
 from dataclasses import dataclass, field
 
 from . import distributions
+from .records import Record
 
 DEVICES = ("npu", "cuda", "cpu")
 SOCS = ("910", "910B", "910_93", "310P", "950")
 
 
-@dataclass(frozen=True)
-class Environment:
+@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
+class Environment(Record):
     """Facts about the machine and the deployment that decide which graph paths can run."""
 
     device: str = "cpu"

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from .enums import AttentionSupport
 from .errors import GraphConfigError, invalid, show
+from .records import Record
 
 FAMILIES = ("llama", "qwen-dense", "qwen-moe", "qwen3-vl", "deepseek-mla", "glm-moe", "minimax", "other")
 
@@ -61,8 +62,8 @@ KNOWN_ARCHITECTURES: dict[str, _Traits] = {
 _MOE_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
+class ModelInfo(Record):
     """The model traits graph selection depends on."""
 
     architecture: str = "unknown"

@@ -14,6 +14,7 @@ from .errors import BackendUnavailableError, GraphConfigError
 from .hooks.isolation import PluginError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
+from .records import Record
 
 
 class Attempt(NamedTuple):
@@ -24,8 +25,8 @@ class Attempt(NamedTuple):
     reason: str
 
 
-@dataclass(frozen=True)
-class Selection:
+@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
+class Selection(Record):
     """The chosen backend, its plan, the trail of backends tried, and every note."""
 
     backend: GraphBackend

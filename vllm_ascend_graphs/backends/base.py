@@ -13,6 +13,7 @@ from ..environment import Environment
 from ..errors import GraphConfigError, show
 from ..models import ModelInfo
 from ..modes import GraphSettings
+from ..records import Record
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs, Recording
@@ -33,8 +34,8 @@ class Probe(NamedTuple):
         return cls(False, reason)
 
 
-@dataclass(frozen=True)
-class Plan:
+@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
+class Plan(Record):
     """The effective settings a chosen backend runs with; every adjustment is a note."""
 
     backend: str

@@ -14,9 +14,9 @@ a backend failing there is a refusal with a reason, never a crash; see `isolatio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-import traceback
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -157,7 +157,7 @@ class BackendRegistry:
             except PLUGIN_ERRORS as exc:  # a broken plugin never takes the host down
                 logger().warning("graph backend plugin %s: graph_backend_preference raised %s; ignored",
                                  origin, one_line(exc))
-                logger().debug("traceback:\n%s", traceback.format_exc())
+                logger().debug("traceback:\n%s", _traceback())
                 continue
             if choice is None:
                 continue
@@ -178,10 +178,10 @@ class BackendRegistry:
         A `GraphConfigError` is bad input and reaches the caller."""
         origin = self._origin_of(backend)
         try:
-            with output_to_stderr():
-                if origin is BUILTIN:  # builtin probes only read their arguments
-                    probe = backend.probe(request, environment, model)
-                else:
+            if origin is BUILTIN:  # builtin probes only read their arguments, and print nothing
+                probe = backend.probe(request, environment, model)
+            else:
+                with output_to_stderr():
                     probe = self._deadlines.call(backend, lambda: backend.probe(request, environment, model),
                                                  probe_timeout())
         except GraphConfigError:
@@ -189,7 +189,7 @@ class BackendRegistry:
         except TimeoutError as exc:
             return Probe.refuse(f"{exc} ({PROBE_TIMEOUT_VAR}), so it counts as refusing{_by(origin)}")
         except PLUGIN_ERRORS as exc:
-            logger().debug("probe of %s raised:\n%s", backend.name, traceback.format_exc())
+            logger().debug("probe of %s raised:\n%s", backend.name, _traceback())
             return Probe.refuse(f"its probe raised {one_line(exc)}{_by(origin)}")
         if not isinstance(probe, Probe):
             return Probe.refuse(f"its probe returned {show(probe)}, not a Probe{_by(origin)}")
@@ -199,12 +199,12 @@ class BackendRegistry:
         """`backend.plan(...)`; anything but a `Plan` or a `GraphConfigError` is a `PluginError`."""
         origin = self._origin_of(backend)
         try:
-            with output_to_stderr():
+            with _quiet(origin):
                 plan = backend.plan(request, environment, model)
         except GraphConfigError:
             raise
         except PLUGIN_ERRORS as exc:
-            logger().debug("plan of %s raised:\n%s", backend.name, traceback.format_exc())
+            logger().debug("plan of %s raised:\n%s", backend.name, _traceback())
             raise PluginError(f"its plan raised {one_line(exc)}{_by(origin)}") from exc
         if not isinstance(plan, Plan):
             raise PluginError(f"its plan returned {show(plan)}, not a Plan{_by(origin)}")
@@ -215,15 +215,15 @@ class BackendRegistry:
         reaches the caller; any other failure, or any failure on the defaults, is a `PluginError`."""
         origin = self._origin_of(backend)
         try:
-            with output_to_stderr():
+            with _quiet(origin):
                 validated = backend.validate_options({} if options is None else options)
         except GraphConfigError:
             if options is not None:
                 raise
-            logger().debug("validate_options of %s raised:\n%s", backend.name, traceback.format_exc())
+            logger().debug("validate_options of %s raised:\n%s", backend.name, _traceback())
             raise PluginError(f"its validate_options rejected its own defaults ({{}}){_by(origin)}") from None
         except PLUGIN_ERRORS as exc:
-            logger().debug("validate_options of %s raised:\n%s", backend.name, traceback.format_exc())
+            logger().debug("validate_options of %s raised:\n%s", backend.name, _traceback())
             raise PluginError(f"its validate_options raised {one_line(exc)}{_by(origin)}") from exc
         if not isinstance(validated, Mapping):
             raise PluginError(f"its validate_options returned {show(validated)}, not a mapping{_by(origin)}")
@@ -331,7 +331,7 @@ class BackendRegistry:
             self._aliases.pop(alias, None)
 
     def _fail(self, name: str, origin: Origin, exc: BaseException) -> None:
-        self._leave_out(name, origin, FAILED, one_line(exc), traceback.format_exc())
+        self._leave_out(name, origin, FAILED, one_line(exc), _traceback())
 
     def _leave_out(self, name: str, origin: Origin, status: str, reason: str, trace: str = "") -> None:
         self.left_out.append(LeftOut(name, origin, status, reason, trace))
@@ -354,6 +354,11 @@ class BackendRegistry:
 
 def _origin(entry_point: EntryPoint) -> Origin:
     return Origin(normalise_name(entry_point.name), entry_point.dist.name, entry_point.dist.version)
+
+
+def _quiet(origin: Origin) -> contextlib.AbstractContextManager[None]:
+    """Plugin code prints to stderr; builtins print nothing, and the warm select() saves the swap."""
+    return contextlib.nullcontext() if origin is BUILTIN else output_to_stderr()
 
 
 def _by(origin: Origin) -> str:
@@ -429,3 +434,10 @@ def reset_registry(registry: BackendRegistry | None = None) -> None:
     global _default
     with _lock:
         _default = registry
+
+
+def _traceback() -> str:
+    """The traceback being handled, formatted; `traceback` is imported only when something failed."""
+    import traceback
+
+    return traceback.format_exc()
