@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vllm_ascend_graphs.cli import main
 
@@ -213,3 +217,42 @@ def test_module_entry_point_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "explain", "--json"],
                             capture_output=True, text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""})
     assert result.returncode == 0 and json.loads(result.stdout)["backend"] in ("eager", "aclgraph")
+
+
+# -- property: whatever the arguments, a result or one line, never a traceback ---------------------
+
+awkward_text = st.sampled_from(["", " ", "²", "٣", "-1", "0", "1", "8", "9" * 5000, "1e3", "None", "null", "x" * 200,
+                                "FULL", "eager", "auto", "\u0000", "é", "[", "{"]) | st.text(max_size=8)
+json_texts = st.sampled_from(["{}", "[]", "null", "1", '"x"', "{", "[" * 3000, "[" * 900 + "]" * 900,
+                              '{"graph_backend": ' + "9" * 5000 + "}", '{"graph_backend": "xlit"}',
+                              '{"graph_backend_options": {"auto": {}}}', '{"graph_backend_options": {"eager": []}}',
+                              '{"xlite_graph_config": {"enabled": true}, "graph_backend": "eager"}']) | awkward_text
+explain_options = st.lists(st.sampled_from([
+    ("--architecture", awkward_text), ("--additional-config", json_texts), ("--cudagraph-mode", awkward_text),
+    ("--capture-sizes", awkward_text), ("--max-num-seqs", awkward_text),
+    ("--assume", st.builds("{}={}".format, st.sampled_from(["tp", "device", "soc", "attention", "xlite", "x"]),
+                           awkward_text)),
+]).flatmap(lambda option: st.tuples(st.just(option[0]), option[1])), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(command=st.sampled_from(["explain", "list"]), options=explain_options, as_json=st.booleans())
+def test_arbitrary_arguments_give_a_result_or_one_line(command, options, as_json):
+    argv = [command, *(["--json"] if as_json else [])]
+    for flag, value in options:
+        if command == "list" and flag != "--assume":
+            continue
+        argv += [flag, value]
+    out_buffer, err_buffer = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out_buffer), contextlib.redirect_stderr(err_buffer):
+            code = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors: usage and one error line, exit code 2
+        assert exc.code == 2
+        return
+    out, err = out_buffer.getvalue(), err_buffer.getvalue()
+    assert code in (0, 2), err
+    if code == 2:
+        assert out == "" and err.count("\n") == 1 and err.startswith("vllm-ascend-graphs: error: ")
+    elif as_json:
+        json.loads(out)

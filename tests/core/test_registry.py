@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import textwrap
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from vllm_ascend_graphs import Environment, GraphConfigError, ModelInfo, select
-from vllm_ascend_graphs.hooks.registry import BUILTIN, BackendRegistry
+from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.hooks.registry import BUILTIN, BackendRegistry, reset_registry
 
 BACKEND_MODULE = """
 from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
@@ -208,7 +210,7 @@ def test_backends_with_bad_class_attributes_fail_alone(builtins_only, attributes
     assert entry.status == "failed" and words in entry.reason
 
 
-def test_two_plugins_claiming_one_name_both_lose_it(site):
+def test_two_plugins_claiming_one_name_both_lose_it(site, capsys):
     make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
                       {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
     make_distribution(site, "fake-clash", "9.9", {"clash": "fake_clash"},
@@ -224,6 +226,13 @@ def test_two_plugins_claiming_one_name_both_lose_it(site):
         assert "the name 'cudagraph' is claimed by backend 'cudagraph' from fake-cudagraph 1.2" in message
         assert "backend 'other' from fake-clash 9.9" in message and "VLLM_ASCEND_GRAPHS_PLUGINS" in message
     assert select(None, environment=Environment(), model=ModelInfo(), registry=registry).plan.backend == "eager"
+    reset_registry(registry)
+    assert main(["list", "--json"]) == 1, "a clash fails CI"
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["backends"]}
+    assert rows["cudagraph"]["status"] == ("conflict: its name 'cudagraph' is also claimed by backend 'other' from "
+                                           "fake-clash 9.9 (entry point 'clash')")
+    assert rows["other"]["status"] == ("conflict: its name 'cudagraph' is also claimed by backend 'cudagraph' from "
+                                       "fake-cudagraph 1.2 (entry point 'cudagraph')")
 
 
 def test_a_builtin_name_cannot_be_taken(site):
