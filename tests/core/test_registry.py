@@ -356,3 +356,27 @@ def test_a_plugin_that_forgot_hookimpl_is_reported(builtins_only):
     builtins_only.register(Unmarked(), "unmarked")
     [entry] = builtins_only.left_out
     assert "implements no hook; mark its functions with @vllm_ascend_graphs.hookimpl" in entry.reason
+
+
+def test_graph_backends_may_return_any_iterable_or_one_backend(builtins_only):
+    from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
+    from vllm_ascend_graphs.modes import CUDAGraphMode
+
+    def backend(backend_name):
+        return type(backend_name.title(), (GraphBackend,), {
+            "name": backend_name, "probe": lambda self, *a: Probe.ok("ok"),
+            "plan": lambda self, *a: Plan(self.name, CUDAGraphMode.NONE)})()
+
+    class Generating:
+        @hookimpl
+        def graph_backends(self):
+            yield backend("generated")
+
+    class Single:
+        @hookimpl
+        def graph_backends(self):
+            return backend("single")
+
+    builtins_only.register(Generating(), "generating")
+    builtins_only.register(Single(), "single")
+    assert {"generated", "single"} <= set(builtins_only.names()) and not builtins_only.left_out

@@ -122,17 +122,17 @@ class BackendRegistry:
             clashed = self._lost[wanted]
             claimants = " and ".join(f"backend {b!r} from {o}" for b, o in self._claimants[clashed])
             raise GraphConfigError(
-                f"{key}: backend {name!r} is left out: the name {clashed!r} is claimed by {claimants}, so none of "
+                f"{key}: backend {show(name)} is left out: the name {clashed!r} is claimed by {claimants}, so none of "
                 f"them is loaded; allowed: uninstall all but one, or leave the others out with {ALLOW_LIST_VAR}"
             )
         for entry in self.left_out:
             if entry.name == wanted:
-                raise GraphConfigError(f"{key}: backend {name!r} {_why_left_out(entry)}")
+                raise GraphConfigError(f"{key}: backend {show(name)} {_why_left_out(entry)}")
         choices = [AUTO, *self.names()] if auto else self.names()
         if wanted == AUTO:
             raise GraphConfigError(f"{key}: 'auto' is not a backend here; allowed: {', '.join(choices)}")
         raise GraphConfigError(
-            f"{key}: unknown graph backend {name!r};{did_you_mean(wanted, [*choices, *self._aliases])} "
+            f"{key}: unknown graph backend {show(name)};{did_you_mean(wanted, [*choices, *self._aliases])} "
             f"allowed: {', '.join(choices)}{self._left_out_summary()}"
         )
 
@@ -269,8 +269,8 @@ class BackendRegistry:
                 self._pm.check_pending()
                 if not self._pm.get_hookcallers(plugin):
                     raise TypeError("it implements no hook; mark its functions with @vllm_ascend_graphs.hookimpl")
-                returned = [impl.function() for impl in self._pm.hook.graph_backends.get_hookimpls()
-                            if impl.plugin is plugin]
+                returned = [item for impl in self._pm.hook.graph_backends.get_hookimpls() if impl.plugin is plugin
+                            for item in _items(impl.function())]
         except PLUGIN_ERRORS as exc:
             if not isolate:
                 raise
@@ -278,9 +278,8 @@ class BackendRegistry:
                 self._pm.unregister(plugin)
             self._fail(origin.plugin, origin, exc)
             return
-        for value in returned:
-            for item in value if isinstance(value, (list, tuple)) else [value]:
-                self._add(item, origin, isolate=isolate)
+        for item in returned:
+            self._add(item, origin, isolate=isolate)
 
     def _add(self, item: object, origin: Origin, *, isolate: bool) -> None:
         """Check one returned backend and claim its names; a bad one is left out alone."""
@@ -377,6 +376,13 @@ def _why_left_out(entry: LeftOut) -> str:
         return f"from plugin {entry.origin} is left out: {entry.reason}; allowed: uninstall one of the plugins"
     return (f"comes from plugin {entry.origin}, which failed to load: {entry.reason}; "
             "allowed: fix or uninstall the plugin (-v shows the traceback)")
+
+
+def _items(returned: object) -> list[object]:
+    """What one `graph_backends()` call returned, as a list: any iterable of backends, or one alone."""
+    if isinstance(returned, (GraphBackend, str, bytes)) or not isinstance(returned, Iterable):
+        return [returned]
+    return list(returned)
 
 
 def _names(backend: GraphBackend) -> tuple[str, ...]:
