@@ -380,3 +380,22 @@ def test_graph_backends_may_return_any_iterable_or_one_backend(builtins_only):
     builtins_only.register(Generating(), "generating")
     builtins_only.register(Single(), "single")
     assert {"generated", "single"} <= set(builtins_only.names()) and not builtins_only.left_out
+
+
+def test_list_json_stays_parseable_when_an_installed_plugin_prints_and_exits(site):
+    """End to end, as a user runs it: one plugin prints at import, another calls sys.exit() there."""
+    import os
+    import subprocess
+
+    make_distribution(site, "fake-chatty", "0.5", {"chatty": "fake_chatty"},
+                      {"fake_chatty": "print('chatty: hello from the import')\n"
+                                      + BACKEND_MODULE.format(cls="Chatty", name="chatty", aliases=())})
+    make_distribution(site, "fake-quitter", "0.4", {"quitter": "fake_quitter"},
+                      {"fake_quitter": "import sys\nsys.exit(7)\n"})
+    env = {**os.environ, "PYTHONPATH": str(site), "VLLM_ASCEND_GRAPHS_PLUGINS": "chatty,quitter"}
+    done = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "list", "--json"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    rows = {row["name"]: row for row in json.loads(done.stdout)["backends"]}
+    assert done.returncode == 1, "the quitter failed: a CI failure, not an exit of the host"
+    assert rows["chatty"]["status"] == "loaded" and rows["quitter"]["status"] == "failed: SystemExit: 7"
+    assert "chatty: hello from the import" in done.stderr and "Traceback" not in done.stderr
