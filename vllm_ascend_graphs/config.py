@@ -7,15 +7,13 @@ ignored; unknown keys inside our own sections are errors.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .enums import CUDAGraphMode
 from .errors import GraphConfigError, did_you_mean, invalid, show
-from .records import Record
 
 ROOT = "additional_config"
 AUTO = "auto"
@@ -46,16 +44,15 @@ class XliteGraphConfig(NamedTuple):
     full_mode: bool = False
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
-class GraphRequest(Record):
+class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """A validated request: our `additional_config` sections plus vLLM's graph settings."""
 
     graph_backend: str | tuple[str, ...] = AUTO
     graph_fallback: bool = True
     graph_capture_policy: str = "raise"
-    ascend_compilation_config: AscendCompilationConfig = field(default_factory=AscendCompilationConfig)
-    xlite_graph_config: XliteGraphConfig = field(default_factory=XliteGraphConfig)
-    graph_backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ascend_compilation_config: AscendCompilationConfig = AscendCompilationConfig()
+    xlite_graph_config: XliteGraphConfig = XliteGraphConfig()
+    graph_backend_options: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     # vLLM's own settings (compilation_config, enforce_eager, scheduler), not additional_config.
     cudagraph_mode: CUDAGraphMode | None = None
     enforce_eager: bool = False
@@ -137,7 +134,7 @@ class GraphRequest(Record):
             )
 
     def replace(self, **changes: Any) -> GraphRequest:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
 def _parse_backend(value: object) -> str | tuple[str, ...]:

@@ -59,13 +59,15 @@ def version(name: str) -> str | None:
 def entry_points(group: str) -> list[EntryPoint]:
     """The entry points of `group` across all installed distributions."""
     found = []
+    header = f"[{group}]".encode()
     for dist in distributions():
         try:
-            with open(os.path.join(dist.path, "entry_points.txt"), encoding="utf-8") as fh:
-                text = fh.read()
+            with open(os.path.join(dist.path, "entry_points.txt"), "rb") as fh:  # bytes: no decoder to set up
+                data = fh.read()
         except OSError:
             continue
-        if f"[{group}]" in text:  # most files name other groups only: skip parsing them
+        if header in data:  # most files name other groups only: skip decoding and parsing them
+            text = data.decode("utf-8", errors="replace")
             found.extend(EntryPoint(name, value, group, dist) for name, value in _parse_group(text, group))
     return found
 

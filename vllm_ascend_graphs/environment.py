@@ -7,24 +7,21 @@ NPU, because an installed torch_npu without CANN breaks `import torch` (facts se
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import glob
 import importlib
 import importlib.util
 import os
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import distributions
-from .records import Record
 
 DEVICES = ("npu", "cuda", "cpu")
 SOCS = ("910", "910B", "910_93", "310P", "950")
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
-class Environment(Record):
+class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """Facts about the machine and the deployment that decide which graph paths can run."""
 
     device: str = "cpu"
@@ -44,14 +41,14 @@ class Environment(Record):
     pcp: int = 1
     spec_tokens: int = 0
     launch_blocking: bool = False
-    assumed: frozenset[str] = field(default_factory=frozenset)  # keys set by --assume, not probed
+    assumed: frozenset[str] = frozenset()  # keys set by --assume, not probed
 
     @property
     def context_parallel(self) -> bool:
         return self.dcp > 1 or self.pcp > 1
 
     def replace(self, **changes: object) -> Environment:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
     def describe(self) -> str:
         """One line for `explain`; assumed values are marked with `*`."""

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .enums import AttentionSupport
 from .errors import GraphConfigError, invalid, show
-from .records import Record
 
 FAMILIES = ("llama", "qwen-dense", "qwen-moe", "qwen3-vl", "deepseek-mla", "glm-moe", "minimax", "other")
 
@@ -62,8 +59,7 @@ KNOWN_ARCHITECTURES: dict[str, _Traits] = {
 _MOE_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
-class ModelInfo(Record):
+class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """The model traits graph selection depends on."""
 
     architecture: str = "unknown"
@@ -111,8 +107,7 @@ class ModelInfo(Record):
         attention = info.attention_backend
         if merged.get("kv_lora_rank"):
             attention = SPARSE_ATTENTION if merged.get("index_topk") else MLA_ATTENTION
-        return dataclasses.replace(
-            info,
+        return info._replace(
             encoder_decoder=info.encoder_decoder or bool(merged.get("is_encoder_decoder")),
             moe=info.moe or any(isinstance(merged.get(k), int) and merged[k] > 0 for k in _MOE_KEYS),
             vision=info.vision or "vision_config" in config,
@@ -146,7 +141,7 @@ class ModelInfo(Record):
         return cls.from_config_dict(hf_config.to_dict())
 
     def replace(self, **changes: object) -> ModelInfo:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
     def unrecognised_note(self) -> str | None:
         """For an architecture without known traits: what it is planned as, and how to correct that."""

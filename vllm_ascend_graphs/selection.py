@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .assumptions import Assumptions
@@ -14,7 +13,6 @@ from .errors import BackendUnavailableError, GraphConfigError
 from .hooks.isolation import PluginError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
-from .records import Record
 
 
 class Attempt(NamedTuple):
@@ -25,8 +23,7 @@ class Attempt(NamedTuple):
     reason: str
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
-class Selection(Record):
+class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """The chosen backend, its plan, the trail of backends tried, and every note."""
 
     backend: GraphBackend
@@ -49,6 +46,9 @@ class Selection(Record):
     @property
     def notes(self) -> tuple[str, ...]:
         return (*self.chain_notes, *self.plan.notes)
+
+    def replace(self, **changes: Any) -> Selection:
+        return self._replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
         plan = self.plan.to_dict()

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from vllm_ascend_graphs import (
-    BackendUnavailableError, CUDAGraphMode, Environment, GraphBackend, GraphConfigError, ModelInfo, Plan, Probe,
+    BackendUnavailableError, CUDAGraphMode, GraphBackend, GraphConfigError, ModelInfo, Plan, Probe,
     hookimpl, select,
 )
 from vllm_ascend_graphs.cli import main

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..config import BACKEND_NAME, GraphRequest, normalise_name
@@ -13,7 +13,6 @@ from ..environment import Environment
 from ..errors import GraphConfigError, show
 from ..models import ModelInfo
 from ..modes import GraphSettings
-from ..records import Record
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs, Recording
@@ -34,8 +33,7 @@ class Probe(NamedTuple):
         return cls(False, reason)
 
 
-@dataclass(frozen=True, eq=False, repr=False)  # Record's methods: see records.py
-class Plan(Record):
+class Plan(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """The effective settings a chosen backend runs with; every adjustment is a note."""
 
     backend: str
@@ -43,7 +41,7 @@ class Plan(Record):
     npugraph_ex: bool = False
     static_kernel: bool = False
     capture_sizes: tuple[int, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -72,6 +70,9 @@ class Plan(Record):
             options=dict(data.get("options") or {}),
             notes=tuple(str(note) for note in data.get("notes") or ()),
         )
+
+    def replace(self, **changes: Any) -> Plan:
+        return self._replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (it travels inside vLLM's `additional_config`)."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import GraphRequest
 from ..environment import Environment
@@ -84,8 +83,7 @@ REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attent
                    "rms_norm_eps")
 
 
-@dataclass(frozen=True)
-class XliteLimits:
+class XliteLimits(NamedTuple):
     """vLLM's scheduler and cache limits, which size xlite's buffers."""
 
     max_num_seqs: int
@@ -94,8 +92,7 @@ class XliteLimits:
     block_size: int = 128
 
 
-@dataclass(frozen=True)
-class XliteBatch:
+class XliteBatch(NamedTuple):
     """One model step as xlite reads it; requests are ordered decodes first, then prefills."""
 
     input_ids: Any

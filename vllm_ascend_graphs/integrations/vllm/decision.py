@@ -6,7 +6,6 @@ on the same decision; a process that finds a record re-applies it instead of dec
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -46,9 +45,9 @@ def without_static_graphs(selection: Selection) -> Selection:
     note = f"vLLM's {adapter.platform_device_type()} platform supports no static graphs: no graph is captured"
     if plan.cudagraph_mode is not CUDAGraphMode.NONE:
         note = f"cudagraph_mode {plan.cudagraph_mode.name} -> NONE: {note}"
-    plan = dataclasses.replace(plan, cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False,
-                               static_kernel=False, notes=(*plan.notes, note))
-    return dataclasses.replace(selection, plan=plan)
+    plan = plan.replace(cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False,
+                        static_kernel=False, notes=(*plan.notes, note))
+    return selection.replace(plan=plan)
 
 
 def record(vllm_config: Any, selection: Selection) -> None:
