@@ -188,7 +188,7 @@ def test_a_backend_without_a_name_fails_alone(site, monkeypatch):
 @pytest.mark.parametrize(("attributes", "words"), [
     ({"name": "ok-name", "aliases": ["list-not-tuple"]}, "aliases: got ['list-not-tuple'] (list); allowed: a tuple"),
     ({"name": "ok-name", "description": 3}, "description: got 3 (int); allowed: a string"),
-    ({"name": "ok-name", "device": "tpu"}, "device: got 'tpu'; allowed: None, 'sim', 'cuda', 'npu'"),
+    ({"name": "ok-name", "device": 3}, "device: got 3 (int); allowed: None or a device name"),
     ({"name": "ok-name", "fallback": "eager"}, "fallback: got 'eager'; allowed: a tuple of backend names"),
 ])
 def test_backends_with_bad_class_attributes_fail_alone(builtins_only, attributes, words):
