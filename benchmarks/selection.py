@@ -9,10 +9,16 @@ Fresh interpreters run with bytecode caching on, as after `pip install` (which b
 the first run writes the caches. The cold figures are timed inside each interpreter, so its own
 start-up is not counted. These machines are shared and noisy: each cold figure is the
 min / median / max of `RUNS` interpreters.
+
+    python benchmarks/selection.py [--baseline DIR]
+
+`--baseline DIR` also measures the package in another checkout DIR (say, the main branch) in the
+same run, alternating with this one, and prints the ratios.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -29,11 +35,14 @@ FIRST_SELECT = (  # after the (separately measured) package import, which is laz
 CLI_IMPORT = "import time; t=time.perf_counter(); import vllm_ascend_graphs.cli; print((time.perf_counter()-t)*1e3)"
 
 
-def fresh_ms(code: str) -> float:
-    """A figure the code prints, in a fresh interpreter with bytecode caching on."""
+def fresh_ms(code: str, checkout: str | None = None) -> float:
+    """A figure the code prints, in a fresh interpreter with bytecode caching on (the package of `checkout`)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-                 .stdout)
+    if checkout:
+        env["PYTHONPATH"] = checkout
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                          cwd=checkout or None)
+    return float(done.stdout)
 
 
 def interpreter_ms(code: str) -> float:
@@ -86,17 +95,24 @@ def spread(values: list[float], unit: str) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", metavar="DIR", help="a checkout whose package to measure alongside, e.g. main")
+    args = parser.parse_args()
     import vllm_ascend_graphs as graphs
 
     model = graphs.ModelInfo.from_architecture("Qwen3ForCausalLM")
     builtins = warm_us(graphs.select, None, model=model)
     plugin = warm_us(graphs.select, None, model=model, registry=with_plugin_backend())
 
-    fresh_ms(FIRST_SELECT)  # writes the bytecode caches
-    first, cli = [], []
-    for _ in range(RUNS):  # alternating, so that load on the machine hits both alike
-        first.append(fresh_ms(FIRST_SELECT))
-        cli.append(fresh_ms(CLI_IMPORT))
+    checkouts = [None, *([os.path.abspath(args.baseline)] if args.baseline else [])]
+    for checkout in checkouts:
+        fresh_ms(FIRST_SELECT, checkout)  # writes the bytecode caches
+    first: dict[str | None, list[float]] = {c: [] for c in checkouts}
+    cli: dict[str | None, list[float]] = {c: [] for c in checkouts}
+    for _ in range(RUNS):  # alternating, so that load on the machine hits all alike
+        for checkout in checkouts:
+            first[checkout].append(fresh_ms(FIRST_SELECT, checkout))
+            cli[checkout].append(fresh_ms(CLI_IMPORT, checkout))
     bare = [interpreter_ms("pass") for _ in range(RUNS)]
     imported = [interpreter_ms("import vllm_ascend_graphs") for _ in range(RUNS)]
     import_cost = statistics.median(imported) - statistics.median(bare)
@@ -109,10 +125,20 @@ def main() -> None:
         ("select() warm, builtins, p99", f"{sorted(builtins)[int(len(builtins) * 0.99)]:.1f} us", ""),
         ("select() warm, + plugin backend, median", f"{statistics.median(plugin):.1f} us", "< 1000 us"),
         ("select() warm, + plugin backend, p99", f"{sorted(plugin)[int(len(plugin) * 0.99)]:.1f} us", ""),
-        (f"first select(), min / median / max of {RUNS}", spread(first, "ms"), "< 25 ms"),
-        (f"import vllm_ascend_graphs.cli, min / median / max of {RUNS}", spread(cli, "ms"), "< 30 ms"),
+        (f"first select(), min / median / max of {RUNS}", spread(first[None], "ms"), "< 25 ms"),
+        (f"import vllm_ascend_graphs.cli, min / median / max of {RUNS}", spread(cli[None], "ms"), "< 30 ms"),
         ("import vllm_ascend_graphs (added, medians)", f"{import_cost:.1f} ms", "< 30 ms"),
     ]
+    if args.baseline:
+        base = checkouts[1]
+        rows += [
+            ("baseline: first select()", spread(first[base], "ms"), ""),
+            ("baseline: import vllm_ascend_graphs.cli", spread(cli[base], "ms"), ""),
+            ("this / baseline, first select(), medians",
+             f"{statistics.median(first[None]) / statistics.median(first[base]):.2f}x", ""),
+            ("this / baseline, import of the CLI, medians",
+             f"{statistics.median(cli[None]) / statistics.median(cli[base]):.2f}x", ""),
+        ]
     width = max(len(name) for name, _, _ in rows)
     print(f"{'measure':<{width}}  {'value':>24}  target")
     for name, value, target in rows:

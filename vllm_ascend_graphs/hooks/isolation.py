@@ -9,10 +9,10 @@ counts as a refusal while the host goes on.
 
 from __future__ import annotations
 
+import _thread  # its lock is threading.Lock; `threading` itself is imported only to start a probe thread
 import contextlib
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +21,7 @@ from ..errors import GraphConfigError, show
 
 if TYPE_CHECKING:
     import logging
+    import threading
 
 PLUGIN_ERRORS = (Exception, SystemExit)  # what plugin code may raise without taking the host down
 PROBE_TIMEOUT_VAR = "VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT"
@@ -82,7 +83,7 @@ class Deadlines:
 
     def __init__(self) -> None:
         self._late: dict[object, tuple[threading.Thread, float]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def call(self, key: object, fn: Callable[[], T], seconds: float) -> T:
         """`fn()`, or `TimeoutError` when it has not returned within `seconds`; its exception is re-raised."""
@@ -99,6 +100,8 @@ class Deadlines:
                 outcome.append((True, fn()))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as it is
                 outcome.append((False, exc))
+
+        import threading
 
         thread = threading.Thread(target=run, name="vllm-ascend-graphs-probe", daemon=True)
         started = time.monotonic()

@@ -14,9 +14,9 @@ a backend failing there is a refusal with a reason, never a crash; see `isolatio
 
 from __future__ import annotations
 
+import _thread  # its lock is threading.Lock, without importing `threading` on the decision path
 import contextlib
 import os
-import threading
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -424,7 +424,7 @@ def _checked_backend(item: object) -> tuple[GraphBackend, tuple[str, ...]]:
 
 
 _default: BackendRegistry | None = None
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 
 
 def get_registry() -> BackendRegistry:
