@@ -52,12 +52,13 @@ def parse_sizes(parts: Iterable[str]) -> tuple[int, ...]:
 
     parts = list(parts)
     tokens = [token for part in parts for token in part.split(",") if token.strip()]
+    allowed = f"positive integers up to {MAX_SIZE}, space- or comma-separated"
     if not tokens:
-        raise invalid("--sizes", " ".join(parts), f"positive integers up to {MAX_SIZE}, space- or comma-separated")
+        raise invalid("--sizes", " ".join(parts), allowed)
     try:
         return tuple(parse_count("--sizes", token, maximum=MAX_SIZE) for token in tokens)
     except GraphConfigError:
-        raise invalid("--sizes", " ".join(parts), f"positive integers up to {MAX_SIZE}, space- or comma-separated") from None
+        raise invalid("--sizes", " ".join(parts), allowed) from None
 
 
 def default_device() -> str:

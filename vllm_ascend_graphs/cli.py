@@ -145,7 +145,8 @@ def json_object(flag: str, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise GraphConfigError(f"{flag}: not valid JSON ({exc.msg} at column {exc.colno}); allowed: a JSON object") from None
+        raise GraphConfigError(
+            f"{flag}: not valid JSON ({exc.msg} at column {exc.colno}); allowed: a JSON object") from None
     except RecursionError:
         raise GraphConfigError(f"{flag}: JSON nested too deeply to read; allowed: a JSON object") from None
     except ValueError as exc:  # an integer past Python's digit limit

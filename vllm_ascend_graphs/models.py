@@ -125,7 +125,8 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
             with open(config_path, encoding="utf-8") as fh:
                 config = json.load(fh)
         except FileNotFoundError:
-            raise GraphConfigError(f"--model: no config.json in {show(str(path))}; allowed: a local model directory") from None
+            raise GraphConfigError(
+                f"--model: no config.json in {show(str(path))}; allowed: a local model directory") from None
         except RecursionError:
             raise GraphConfigError(f"--model: {show(config_path)} is nested too deeply to read; "
                                    "allowed: a JSON object as transformers writes it") from None

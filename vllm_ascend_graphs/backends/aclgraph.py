@@ -66,7 +66,8 @@ class AclGraphRuntime:
         if plan.options.get("fuse_norm_quant", True):
             from .fusion import fuse_add_rms_norm
 
-            logging.getLogger("vllm_ascend_graphs").debug("fused %d add + rms_norm pairs", fuse_add_rms_norm(gm, torch_npu.npu_add_rms_norm))
+            fused = fuse_add_rms_norm(gm, torch_npu.npu_add_rms_norm)
+            logging.getLogger("vllm_ascend_graphs").debug("fused %d add + rms_norm pairs", fused)
         return gm
 
     def capture(self, graphs: DeviceGraphs, fn: Callable[..., Any], static_inputs: Sequence[Any], *,

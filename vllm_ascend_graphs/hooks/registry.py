@@ -333,7 +333,8 @@ class BackendRegistry:
 
     def _leave_out(self, name: str, origin: Origin, status: str, reason: str, trace: str = "") -> None:
         self.left_out.append(LeftOut(name, origin, status, reason, trace))
-        subject = f"graph backend plugin {origin}" if name == origin.plugin else f"graph backend {name!r} of plugin {origin}"
+        subject = (f"graph backend plugin {origin}" if name == origin.plugin
+                   else f"graph backend {name!r} of plugin {origin}")
         failed = " failed to load and" if status == FAILED else ""
         logger().warning("%s%s is left out: %s%s", subject, failed, reason,
                          " (-v or debug logging shows the traceback)" if trace else "")
