@@ -50,7 +50,7 @@ def map_torch_npu_onto_cuda() -> None:
 
 
 def parity_lines(title: str, runner, decoder, sizes) -> tuple[list[str], bool]:
-    from vllm_ascend_graphs.runtime.check import probe_sizes
+    from vllm_ascend_graphs.check import probe_sizes
 
     lines, ok = [title, f"{'tokens':>6}  {'path':<8}  {'max abs diff':>12}  {'max rel diff':>12}"], True
     with torch.no_grad():

@@ -39,6 +39,8 @@ def main() -> int:
         from tiny_model import build_tiny_model
 
         args.model = str(build_tiny_model("demo-model"))
+        print(f"{args.model}: a tiny Llama with random weights, built here: the text it generates is noise by "
+              "design; the point is the graph-backend decision printed below.")
 
     from vllm import LLM, SamplingParams
 

@@ -19,8 +19,8 @@ _EXPORTS = {
     "GraphRequest": "config",
     "Environment": "environment",
     "ModelInfo": "models",
-    "CUDAGraphMode": "modes",
-    "AttentionSupport": "modes",
+    "CUDAGraphMode": "enums",
+    "AttentionSupport": "enums",
     "Assumptions": "assumptions",
     "GraphBackend": "backends.base",
     "Plan": "backends.base",
@@ -29,12 +29,11 @@ _EXPORTS = {
     "DeviceGraphs": "runtime.devices",
     "Recording": "runtime.devices",
     "get_registry": "hooks.registry",
-    "capture": "runtime.standalone",
+    "capture": "standalone",
     "GraphRunner": "runtime.runner",
     "GraphConfigError": "errors",
     "GraphCaptureError": "errors",
     "BackendUnavailableError": "errors",
-    "BackendConflictError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
+from .config import parse_count
+from .enums import AttentionSupport
 from .environment import DEVICES, SOCS, Environment
-from .errors import GraphConfigError, did_you_mean, invalid
+from .errors import GraphConfigError, did_you_mean, invalid, show
 from .models import ModelInfo
-from .modes import AttentionSupport
 
 ENV_VAR = "VLLM_ASCEND_GRAPHS_ASSUME"
 ABSENT = "absent"
@@ -33,9 +35,7 @@ def _choice(choices: Iterable[str]) -> Callable[[str, str], str]:
 
 def _count(minimum: int) -> Callable[[str, str], int]:
     def parse(key: str, value: str) -> int:
-        if value.isdigit() and int(value) >= minimum:
-            return int(value)
-        raise invalid(key, value, f"an integer >= {minimum}")
+        return parse_count(key, value, minimum=minimum)
 
     return parse
 
@@ -83,12 +83,14 @@ MODEL_KEYS: dict[str, Callable[[str, str], object]] = {
 ALL_KEYS = (*ENVIRONMENT_KEYS, *MODEL_KEYS)
 
 
-@dataclass(frozen=True)
-class Assumptions:
+_NOTHING: Mapping[str, object] = MappingProxyType({})
+
+
+class Assumptions(NamedTuple):
     """Parsed assumptions: environment fields and model fields to override."""
 
-    environment: Mapping[str, object] = field(default_factory=dict)
-    model: Mapping[str, object] = field(default_factory=dict)
+    environment: Mapping[str, object] = _NOTHING
+    model: Mapping[str, object] = _NOTHING
 
     @classmethod
     def parse(cls, specs: Iterable[str], source: str = "--assume") -> Assumptions:
@@ -100,14 +102,14 @@ class Assumptions:
                 key, sep, value = (part.strip() for part in item.partition("="))
                 key = key.lower()
                 if not sep or not value:
-                    raise GraphConfigError(f"{source}: got {item!r}; allowed: KEY=VALUE with KEY one of {', '.join(ALL_KEYS)}")
+                    raise GraphConfigError(f"{source}: got {show(item)}; allowed: KEY=VALUE with KEY one of {', '.join(ALL_KEYS)}")
                 if key in ENVIRONMENT_KEYS:
                     environment[key] = ENVIRONMENT_KEYS[key](f"{source} {key}", value)
                 elif key in MODEL_KEYS:
                     model[key] = MODEL_KEYS[key](f"{source} {key}", value)
                 else:
                     raise GraphConfigError(
-                        f"{source}: unknown key {key!r};{did_you_mean(key, ALL_KEYS)} allowed: {', '.join(ALL_KEYS)}"
+                        f"{source}: unknown key {show(key)};{did_you_mean(key, ALL_KEYS)} allowed: {', '.join(ALL_KEYS)}"
                     )
         return cls(environment, model)
 

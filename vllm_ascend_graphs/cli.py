@@ -1,46 +1,80 @@
-"""`vllm-ascend-graphs`: list the backends, explain a choice. Bad input is one line, no traceback."""
+"""`vllm-ascend-graphs`: list the backends, explain a choice, check replay.
+
+Bad input is one line on stderr and exit code 2, never a traceback. This module imports only
+argparse and the enumerations; each command imports what it needs when it runs, so that `--help`
+and argument errors answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .assumptions import Assumptions
-from .config import GraphRequest
-from .environment import Environment, probe_environment
-from .errors import BackendConflictError, GraphConfigError
-from .hooks.registry import BackendRegistry, get_registry
-from .models import ModelInfo
-from .modes import NPUGRAPH_EX_MODES, CUDAGraphMode
-from .runtime.check import add_check_arguments, run_check
-from .selection import Selection, select
+from .enums import CUDAGraphMode
+
+if TYPE_CHECKING:
+    from .environment import Environment
+    from .hooks.registry import BackendRegistry
+    from .models import ModelInfo
+    from .selection import Selection
 
 PROG = "vllm-ascend-graphs"
+EXIT_FAILED = 1  # check: a mismatch or a failed capture; list: a plugin failed or clashed
+EXIT_BAD_INPUT = 2
+EXIT_BUG = 3  # an error of ours: one line, the traceback with -v
+EXIT_BROKEN_PIPE = 141  # as a shell reports a tool stopped by SIGPIPE (`... | head -1`)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    if args.verbose:
+        _log_debug_to_stderr()
+    from .errors import GraphConfigError
+
     try:
-        return args.run(args)
-    except (GraphConfigError, BackendConflictError) as exc:
+        code = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except GraphConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback unless asked
+        from .hooks.isolation import one_line
+
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {one_line(exc)} (a bug: please report it; -v shows the traceback)",
+              file=sys.stderr)
+        return EXIT_BUG
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Decide and explain the graph path for vLLM on Ascend.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging on stderr, with the traceback of each plugin that failed")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    listing = commands.add_parser("list", help="every backend, where it comes from, and whether it can serve here")
+    listing = commands.add_parser(
+        "list", parents=[common], help="every backend, where it comes from, and whether it can serve here",
+        description="Every backend, where it comes from, and whether it can serve here. Exit code 1 when a "
+                    "plugin failed to load or clashes with another (for CI); plugins left out by "
+                    "VLLM_ASCEND_GRAPHS_PLUGINS are listed as disabled and do not count.",
+    )
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     _add_assume(listing)
     listing.set_defaults(run=_run_list)
 
-    explain = commands.add_parser("explain", help="which backend and settings a model would get here, and why")
+    explain = commands.add_parser("explain", parents=[common],
+                                  help="which backend and settings a model would get here, and why")
     source = explain.add_mutually_exclusive_group()
     source.add_argument("--model", metavar="DIR", help="a local model directory with config.json")
     source.add_argument("--architecture", metavar="NAME", help="an architecture name, e.g. Qwen3ForCausalLM")
@@ -48,14 +82,15 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--cudagraph-mode", metavar="MODE", help=f"one of {', '.join(CUDAGraphMode.__members__)}")
     explain.add_argument("--enforce-eager", action="store_true", help="as vLLM's enforce_eager=True")
     explain.add_argument("--capture-sizes", metavar="N,N,...", help="cudagraph_capture_sizes, comma-separated")
-    explain.add_argument("--max-num-seqs", metavar="N", type=int, default=256, help="vLLM's max_num_seqs (256)")
+    explain.add_argument("--max-num-seqs", metavar="N", default="256", help="vLLM's max_num_seqs (256)")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     _add_assume(explain)
     explain.set_defaults(run=_run_explain)
 
-    check = commands.add_parser("check", help="capture a built-in small decoder and compare graph replay with eager")
-    add_check_arguments(check)
-    check.set_defaults(run=run_check)
+    check = commands.add_parser("check", parents=[common],
+                                help="capture a built-in small decoder and compare graph replay with eager")
+    _add_check_arguments(check)
+    check.set_defaults(run=_run_check)
     return parser
 
 
@@ -66,22 +101,82 @@ def _add_assume(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    from .check import DEFAULT_SIZES, MAX_SIZE
+    from .runtime.devices import DEVICES
+
+    parser.add_argument("--backend", metavar="NAME",
+                        help="graph backend (default: additional_config's graph_backend, else auto: plain device "
+                             "graphs on sim/cuda, the selector's choice on npu)")
+    parser.add_argument("--device", choices=DEVICES,
+                        help="device graph API (default: npu or cuda when this machine has one, else sim)")
+    parser.add_argument("--sizes", nargs="+", metavar="N",
+                        help=f"capture sizes up to {MAX_SIZE}, space- or comma-separated "
+                             f"(default: {' '.join(map(str, DEFAULT_SIZES))})")
+    parser.add_argument("--additional-config", metavar="JSON", default="{}",
+                        help="vLLM's additional_config as JSON, e.g. graph_backend_options for the backend")
+
+
+def _log_debug_to_stderr() -> None:
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("vllm_ascend_graphs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def _discard_stdout() -> None:
+    """After the reader closed the pipe: send the rest to /dev/null so that exit flushes quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file here (a test's capture): nothing is flushed to a pipe
+        pass
+
+
+def json_object(flag: str, text: str) -> Any:
+    """`text` parsed as JSON; every way it can be unreadable is a one-line `GraphConfigError`."""
+    import json
+
+    from .errors import GraphConfigError
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GraphConfigError(
+            f"{flag}: not valid JSON ({exc.msg} at column {exc.colno}); allowed: a JSON object") from None
+    except RecursionError:
+        raise GraphConfigError(f"{flag}: JSON nested too deeply to read; allowed: a JSON object") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise GraphConfigError(f"{flag}: unreadable JSON ({str(exc).splitlines()[0]}); allowed: a JSON object") from None
+
+
 # -- list -------------------------------------------------------------------------------------
 
 
-def _assumptions(args: argparse.Namespace) -> Assumptions:
-    """`VLLM_ASCEND_GRAPHS_ASSUME`, then `--assume` on top."""
-    return Assumptions.from_environ().merged(Assumptions.parse(args.assume))
-
-
 def _run_list(args: argparse.Namespace) -> int:
-    assumptions = _assumptions(args)
+    import json
+
+    from .assumptions import Assumptions
+    from .environment import probe_environment
+    from .hooks.registry import DISABLED, FAILED, get_registry
+    from .models import ModelInfo
+
+    assumptions = Assumptions.from_environ().merged(Assumptions.parse(args.assume))
     environment = assumptions.apply_to_environment(probe_environment())
     model = assumptions.apply_to_model(ModelInfo())
-    rows = _list_rows(get_registry(), environment, model)
+    registry = get_registry()
+    rows = _list_rows(registry, environment, model)
+    if args.verbose:
+        for entry in registry.left_out:
+            if entry.status == FAILED and entry.traceback:
+                print(f"traceback of plugin {entry.origin}:\n{entry.traceback}", file=sys.stderr)
+    code = EXIT_FAILED if any(e.status != DISABLED for e in registry.left_out) else 0
     if args.json:
         print(json.dumps({"environment": environment.describe(), "backends": rows}, indent=2))
-        return 0
+        return code
     print(f"Environment: {environment.describe()}")
     width = max(len(r["name"]) for r in rows)
     for row in rows:
@@ -90,28 +185,29 @@ def _run_list(args: argparse.Namespace) -> int:
         print(f"{'':<{width}}  origin: {row['origin']}; status: {row['status']}")
         verdict = "can serve here" if row["can_serve"] else "cannot serve here"
         print(f"{'':<{width}}  {verdict}: {row['reason']}")
-    return 0
+    return code
 
 
 def _list_rows(registry: BackendRegistry, environment: Environment, model: ModelInfo) -> list[dict[str, Any]]:
+    from .config import GraphRequest
+    from .hooks.registry import CONFLICT, FAILED
+
     request = GraphRequest()
     rows = []
     for entry in registry.entries():
         backend = entry.backend
-        try:
-            probe = backend.probe(request, environment, model)
-            can_serve, reason = probe.can_serve, probe.reason
-        except Exception as exc:  # a broken third-party probe is shown, not fatal
-            can_serve, reason = False, f"its probe raised {type(exc).__name__}: {exc}"
+        probe = registry.probe(backend, request, environment, model)
         rows.append({
             "name": backend.name, "aliases": list(backend.aliases), "description": backend.description,
-            "origin": str(entry.origin), "status": "loaded", "can_serve": can_serve, "reason": reason,
+            "origin": str(entry.origin), "status": "loaded", "can_serve": probe.can_serve, "reason": probe.reason,
         })
-    for failure in registry.failures.values():
+    what = {FAILED: ("(plugin failed to load)", "its plugin failed to load"),
+            CONFLICT: ("(left out: its name clashes)", "left out: another backend claims its name")}
+    for left_out in registry.left_out:
+        description, reason = what.get(left_out.status, ("(plugin disabled)", "disabled: its plugin is not loaded"))
         rows.append({
-            "name": failure.origin.plugin, "aliases": [], "description": "(plugin failed to load)",
-            "origin": str(failure.origin), "status": f"failed: {failure.error}", "can_serve": False,
-            "reason": "its plugin failed to load",
+            "name": left_out.name, "aliases": [], "description": description, "origin": str(left_out.origin),
+            "status": f"{left_out.status}: {left_out.reason}", "can_serve": False, "reason": reason,
         })
     return rows
 
@@ -120,21 +216,30 @@ def _list_rows(registry: BackendRegistry, environment: Environment, model: Model
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    assumptions = _assumptions(args)
-    if args.model:
+    import json
+
+    from .assumptions import Assumptions
+    from .config import GraphRequest, count_or_text
+    from .environment import probe_environment
+    from .models import ModelInfo
+    from .selection import select
+
+    assumptions = Assumptions.from_environ().merged(Assumptions.parse(args.assume))
+    if args.model is not None:
         model = ModelInfo.from_directory(args.model)
-    elif args.architecture:
-        model = ModelInfo.from_architecture(args.architecture)
+    elif args.architecture is not None:
+        model = ModelInfo.from_architecture(args.architecture, "--architecture")
     else:
         model = ModelInfo()
     model = assumptions.apply_to_model(model)
     environment = assumptions.apply_to_environment(probe_environment())
+    sizes = None if args.capture_sizes is None else [count_or_text(part) for part in args.capture_sizes.split(",")]
     request = GraphRequest.parse(
-        _json_object("--additional-config", args.additional_config),
+        json_object("--additional-config", args.additional_config),
         cudagraph_mode=args.cudagraph_mode,
         enforce_eager=args.enforce_eager,
-        capture_sizes=_sizes(args.capture_sizes),
-        max_num_seqs=args.max_num_seqs,
+        capture_sizes=sizes,
+        max_num_seqs=count_or_text(args.max_num_seqs),
     )
     selection = select(request, environment=environment, model=model)
     if args.json:
@@ -144,21 +249,12 @@ def _run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_object(flag: str, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GraphConfigError(f"{flag}: not valid JSON ({exc.msg} at column {exc.colno}); allowed: a JSON object") from None
-
-
-def _sizes(text: str | None) -> list[object] | None:
-    if text is None:
-        return None
-    return [int(part) if part.strip().isdigit() else part.strip() for part in text.split(",")]
-
-
 def render(selection: Selection, environment: Environment, model: ModelInfo) -> str:
     """The human-readable explanation: one screen."""
+    import json
+
+    from .modes import NPUGRAPH_EX_MODES
+
     plan = selection.plan
     lines = [
         f"Model:          {model.describe()}",
@@ -174,7 +270,7 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
     if plan.options:
         lines.append(f"Options:        {json.dumps(dict(plan.options))}")
     lines += ["", "Backends tried:"]
-    width = max(len(name) for name in selection.registered)
+    width = max(len(name) for name in (*selection.registered, *selection.chain))
     for attempt in selection.trail:
         verdict = "SELECTED" if attempt.selected else "skipped "
         lines.append(f"  {attempt.backend:<{width}}  {verdict}  {attempt.reason}")
@@ -195,3 +291,11 @@ def _show_sizes(sizes: tuple[int, ...]) -> str:
     )
     return f"{len(sizes)} sizes: {shown}"
 
+
+# -- check ------------------------------------------------------------------------------------
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from .check import run_check
+
+    return run_check(args, json_object("--additional-config", args.additional_config))

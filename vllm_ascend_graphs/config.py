@@ -7,19 +7,19 @@ ignored; unknown keys inside our own sections are errors.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
-from .errors import GraphConfigError, did_you_mean, invalid
-from .modes import CUDAGraphMode
+from .enums import CUDAGraphMode
+from .errors import GraphConfigError, did_you_mean, invalid, show
 
 ROOT = "additional_config"
 AUTO = "auto"
 CAPTURE_POLICIES = ("raise", "shrink", "eager")
 BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+MAX_COUNT = 2**31 - 1  # batch sizes and sequence counts: vLLM and the devices keep them in 32-bit integers
 
 
 def normalise_name(name: str) -> str:
@@ -27,8 +27,7 @@ def normalise_name(name: str) -> str:
     return name.strip().lower()
 
 
-@dataclass(frozen=True)
-class AscendCompilationConfig:
+class AscendCompilationConfig(NamedTuple):
     """`additional_config.ascend_compilation_config`. `None` means "not set": the mode decides.
 
     The `fuse_*` toggles other than `fuse_add_rms_norm` are vLLM Ascend's, with its meanings and
@@ -44,24 +43,22 @@ class AscendCompilationConfig:
     fuse_add_rms_norm: bool = True
 
 
-@dataclass(frozen=True)
-class XliteGraphConfig:
+class XliteGraphConfig(NamedTuple):
     """`additional_config.xlite_graph_config`."""
 
     enabled: bool = False
     full_mode: bool = False
 
 
-@dataclass(frozen=True)
-class GraphRequest:
+class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """A validated request: our `additional_config` sections plus vLLM's graph settings."""
 
     graph_backend: str | tuple[str, ...] = AUTO
     graph_fallback: bool = True
     graph_capture_policy: str = "raise"
-    ascend_compilation_config: AscendCompilationConfig = field(default_factory=AscendCompilationConfig)
-    xlite_graph_config: XliteGraphConfig = field(default_factory=XliteGraphConfig)
-    graph_backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    ascend_compilation_config: AscendCompilationConfig = AscendCompilationConfig()
+    xlite_graph_config: XliteGraphConfig = XliteGraphConfig()
+    graph_backend_options: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     # vLLM's own settings (compilation_config, enforce_eager, scheduler), not additional_config.
     cudagraph_mode: CUDAGraphMode | None = None
     enforce_eager: bool = False
@@ -137,13 +134,13 @@ class GraphRequest:
         names = self.requested_names
         if self.xlite_graph_config.enabled and names and "xlite" not in names:
             raise GraphConfigError(
-                f"{ROOT}.graph_backend: got {self.graph_backend!r} while "
+                f"{ROOT}.graph_backend: got {show(self.graph_backend)} while "
                 f"{ROOT}.xlite_graph_config.enabled is true; allowed: graph_backend 'auto' or 'xlite' "
                 "with xlite enabled, or set xlite_graph_config.enabled to false"
             )
 
     def replace(self, **changes: Any) -> GraphRequest:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
 def _parse_backend(value: object) -> str | tuple[str, ...]:
@@ -181,9 +178,29 @@ def _parse_choice(key: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 def _parse_positive(key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid(key, value, "a positive integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise invalid(key, value, f"a positive integer (at most {MAX_COUNT})")
     return value
+
+
+def parse_count(key: str, text: str, *, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
+    """A count written on a command line or in an environment variable, from `minimum` to `maximum`."""
+    value = count_or_text(text)
+    if isinstance(value, int) and minimum <= value <= maximum:
+        return value
+    raise invalid(key, text, f"an integer from {minimum} to {maximum}")
+
+
+def count_or_text(text: str) -> int | str:
+    """`text` as an int when it is ASCII digits, few enough for `int()`; else the stripped text, for the
+    config layer to reject with its own message. (`str.isdigit` also takes '²', which `int()` rejects.)"""
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit() and len(digits) <= _COUNT_DIGITS:
+        return int(digits)
+    return digits
+
+
+_COUNT_DIGITS = 18  # far above any count, far below int()'s digit limit
 
 
 def _parse_sizes(value: object) -> tuple[int, ...] | None:
@@ -195,7 +212,7 @@ def _parse_sizes(value: object) -> tuple[int, ...] | None:
     return tuple(_parse_positive(f"{key}[{i}]", v) for i, v in enumerate(value))
 
 
-def _parse_section(name: str, cfg: Mapping[str, Any], schema: type) -> Any:
+def _parse_section(name: str, cfg: Mapping[str, Any], schema: type[NamedTuple]) -> Any:
     """Parse one of our sections: a dict of booleans whose keys are the schema's fields."""
     key = f"{ROOT}.{name}"
     section = cfg.get(name)
@@ -203,12 +220,12 @@ def _parse_section(name: str, cfg: Mapping[str, Any], schema: type) -> Any:
         return schema()
     if not isinstance(section, Mapping):
         raise invalid(key, section, "a JSON object (dict)")
-    fields = [f.name for f in dataclasses.fields(schema)]
+    fields = schema._fields
     values = {}
     for sub, value in section.items():
         if sub not in fields:
-            hint = did_you_mean(sub, fields) if isinstance(sub, str) else ""
-            raise GraphConfigError(f"{key}: unknown key {sub!r};{hint} allowed: {', '.join(fields)}")
+            hint = did_you_mean(sub, fields)
+            raise GraphConfigError(f"{key}: unknown key {show(sub)};{hint} allowed: {', '.join(fields)}")
         values[sub] = _parse_bool(f"{key}.{sub}", value)
     return schema(**values)
 

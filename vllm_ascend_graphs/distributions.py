@@ -12,18 +12,16 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Distribution:
+class Distribution(NamedTuple):
     name: str  # canonical (PEP 503) form
     version: str
     path: str  # the .dist-info / .egg-info folder
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(NamedTuple):
     """`name = module:attribute` in group `group` of distribution `dist`."""
 
     name: str
@@ -39,9 +37,12 @@ class EntryPoint:
         return target
 
 
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
 def canonical(name: str) -> str:
     """PEP 503 normalisation: `Foo_Bar.baz` and `foo-bar-baz` are one project."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _SEPARATORS.sub("-", name).lower()
 
 
 def distributions() -> list[Distribution]:
@@ -58,13 +59,16 @@ def version(name: str) -> str | None:
 def entry_points(group: str) -> list[EntryPoint]:
     """The entry points of `group` across all installed distributions."""
     found = []
+    header = f"[{group}]".encode()
     for dist in distributions():
         try:
-            with open(os.path.join(dist.path, "entry_points.txt"), encoding="utf-8") as fh:
-                text = fh.read()
+            with open(os.path.join(dist.path, "entry_points.txt"), "rb") as fh:  # bytes: no decoder to set up
+                data = fh.read()
         except OSError:
             continue
-        found.extend(EntryPoint(name, value, group, dist) for name, value in _parse_group(text, group))
+        if header in data:  # most files name other groups only: skip decoding and parsing them
+            text = data.decode("utf-8", errors="replace")
+            found.extend(EntryPoint(name, value, group, dist) for name, value in _parse_group(text, group))
     return found
 
 
@@ -93,16 +97,16 @@ def _scan(paths: tuple[str, ...]) -> dict[str, Distribution]:
         for entry in names:
             if not entry.endswith((".dist-info", ".egg-info")):
                 continue
-            dist = _read(os.path.join(directory or ".", entry))
+            dist = _read(directory or ".", entry)
             if dist and dist.name not in found:
                 found[dist.name] = dist
     return found
 
 
-def _read(path: str) -> Distribution | None:
+def _read(directory: str, entry: str) -> Distribution | None:
     """Name and version from the folder name (`name-version.dist-info`); PKG-INFO when it lacks one."""
-    stem = os.path.basename(path).rsplit(".", 1)[0]
-    name, _, rest = stem.partition("-")
+    path = os.path.join(directory, entry)
+    name, _, rest = entry.rsplit(".", 1)[0].partition("-")
     dist_version = rest.split("-", 1)[0]
     if not dist_version:
         try:

@@ -9,7 +9,6 @@ installed xlite is also checked on every machine without importing it: its nativ
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import glob
 import importlib
@@ -17,8 +16,8 @@ import importlib.machinery
 import importlib.util
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from . import distributions, shared_libraries
 
@@ -27,8 +26,7 @@ NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (v
 SOCS = ("910", "910B", "910_93", "310P", "950")
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """Facts about the machine and the deployment that decide which graph paths can run."""
 
     device: str = "cpu"
@@ -51,7 +49,7 @@ class Environment:
     pcp: int = 1
     spec_tokens: int = 0
     launch_blocking: bool = False
-    assumed: frozenset[str] = field(default_factory=frozenset)  # keys set by --assume, not probed
+    assumed: frozenset[str] = frozenset()  # keys set by --assume, not probed
 
     @property
     def captures_graphs(self) -> bool:
@@ -63,7 +61,7 @@ class Environment:
         return self.dcp > 1 or self.pcp > 1
 
     def replace(self, **changes: object) -> Environment:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
     def describe(self) -> str:
         """One line for `explain`; assumed values are marked with `*`."""

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from .errors import GraphConfigError
-from .modes import AttentionSupport
+from .enums import AttentionSupport
+from .errors import GraphConfigError, invalid, show
 
 FAMILIES = ("llama", "qwen-dense", "qwen-moe", "qwen3-vl", "deepseek-mla", "glm-moe", "minimax", "other")
 
@@ -31,8 +28,7 @@ ATTENTION_SUPPORT = {
 }
 
 
-@dataclass(frozen=True)
-class _Traits:
+class _Traits(NamedTuple):
     family: str
     moe: bool = False
     vision: bool = False
@@ -63,8 +59,7 @@ KNOWN_ARCHITECTURES: dict[str, _Traits] = {
 _MOE_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """The model traits graph selection depends on."""
 
     architecture: str = "unknown"
@@ -74,11 +69,21 @@ class ModelInfo:
     vision: bool = False
     attention_backend: str = STANDARD_ATTENTION
     attention_support: AttentionSupport = AttentionSupport.ALWAYS
+    recognised: bool = True  # False: an architecture without known traits, planned as family "other"
 
     @classmethod
-    def from_architecture(cls, architecture: str) -> ModelInfo:
-        """Traits known for an architecture name such as `Qwen3ForCausalLM`."""
-        traits = KNOWN_ARCHITECTURES.get(architecture, _Traits("other"))
+    def from_architecture(cls, architecture: str, key: str = "architecture") -> ModelInfo:
+        """Traits known for an architecture name such as `Qwen3ForCausalLM`.
+
+        An unknown name is accepted (new architectures appear every week) with the traits of
+        family "other"; `unrecognised_note()` then says so. An empty name is an error.
+        """
+        if not isinstance(architecture, str) or not architecture.strip():
+            raise invalid(key, architecture, "an architecture name such as Qwen3ForCausalLM")
+        architecture = architecture.strip()
+        traits = KNOWN_ARCHITECTURES.get(architecture)
+        recognised = traits is not None
+        traits = traits or _Traits("other")
         return cls(
             architecture=architecture,
             family=traits.family,
@@ -87,6 +92,7 @@ class ModelInfo:
             vision=traits.vision,
             attention_backend=traits.attention,
             attention_support=ATTENTION_SUPPORT[traits.attention],
+            recognised=recognised,
         )
 
     @classmethod
@@ -94,15 +100,14 @@ class ModelInfo:
         """From a `config.json` as a dict; the config's own fields refine the architecture's traits."""
         architectures = config.get("architectures") or []
         if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
-            raise GraphConfigError(f"config.json architectures: got {architectures!r}; allowed: a list of names")
-        info = cls.from_architecture(architectures[0] if architectures else "unknown")
+            raise invalid("config.json architectures", architectures, "a list of names")
+        info = cls.from_architecture(architectures[0], "config.json architectures[0]") if architectures else cls()
         text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else {}
         merged = {**text, **config}
         attention = info.attention_backend
         if merged.get("kv_lora_rank"):
             attention = SPARSE_ATTENTION if merged.get("index_topk") else MLA_ATTENTION
-        return dataclasses.replace(
-            info,
+        return info._replace(
             encoder_decoder=info.encoder_decoder or bool(merged.get("is_encoder_decoder")),
             moe=info.moe or any(isinstance(merged.get(k), int) and merged[k] > 0 for k in _MOE_KEYS),
             vision=info.vision or "vision_config" in config,
@@ -113,14 +118,20 @@ class ModelInfo:
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str]) -> ModelInfo:
         """From a local model directory holding `config.json`."""
+        import json  # only here: the decision path needs no JSON
+
         config_path = os.path.join(path, "config.json")
         try:
             with open(config_path, encoding="utf-8") as fh:
                 config = json.load(fh)
         except FileNotFoundError:
-            raise GraphConfigError(f"--model: no config.json in {str(path)!r}; allowed: a local model directory") from None
-        except (OSError, ValueError) as exc:
-            raise GraphConfigError(f"--model: cannot read {config_path!r}: {exc}") from None
+            raise GraphConfigError(
+                f"--model: no config.json in {show(str(path))}; allowed: a local model directory") from None
+        except RecursionError:
+            raise GraphConfigError(f"--model: {show(config_path)} is nested too deeply to read; "
+                                   "allowed: a JSON object as transformers writes it") from None
+        except (OSError, ValueError) as exc:  # a JSON error, bad UTF-8, or an integer past Python's digit limit
+            raise GraphConfigError(f"--model: cannot read {show(config_path)}: {_first_line(exc)}") from None
         if not isinstance(config, dict):
             raise GraphConfigError(f"--model: {config_path!r} is not a JSON object")
         return cls.from_config_dict(config)
@@ -131,10 +142,23 @@ class ModelInfo:
         return cls.from_config_dict(hf_config.to_dict())
 
     def replace(self, **changes: object) -> ModelInfo:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
+
+    def unrecognised_note(self) -> str | None:
+        """For an architecture without known traits: what it is planned as, and how to correct that."""
+        if self.recognised:
+            return None
+        return (f"architecture {show(self.architecture)} is not one this package knows: it is planned as family "
+                f"'other' with {self.attention_backend} ({self.attention_support.name}); if its attention "
+                "supports full graphs less, say so with --assume attention=LEVEL (or VLLM_ASCEND_GRAPHS_ASSUME)")
 
     def describe(self) -> str:
         traits = [t for t, on in (("MoE", self.moe), ("vision", self.vision), ("encoder-decoder", self.encoder_decoder)) if on]
         extra = f", {', '.join(traits)}" if traits else ""
         return (f"{self.architecture} (family {self.family}{extra}; attention {self.attention_backend}: "
                 f"{self.attention_support.name})")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .assumptions import Assumptions
-from .backends.base import GraphBackend, Plan, Probe
+from .backends.base import GraphBackend, Plan
 from .config import AUTO, ROOT, GraphRequest
 from .environment import Environment, probe_environment
 from .errors import BackendUnavailableError, GraphConfigError
+from .hooks.isolation import PluginError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
 from .modes import DEFAULT_MODE, CUDAGraphMode
 
-logger = logging.getLogger("vllm_ascend_graphs")
 
-
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One backend tried by the selector, and why it was or was not selected."""
 
     backend: str
@@ -30,8 +24,7 @@ class Attempt:
     reason: str
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """The chosen backend, its plan, the trail of backends tried, and every note."""
 
     backend: GraphBackend
@@ -54,6 +47,9 @@ class Selection:
     @property
     def notes(self) -> tuple[str, ...]:
         return (*self.chain_notes, *self.plan.notes)
+
+    def replace(self, **changes: Any) -> Selection:
+        return self._replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
         plan = self.plan.to_dict()
@@ -86,29 +82,41 @@ def select(
     model: ModelInfo | None = None,
     registry: BackendRegistry | None = None,
 ) -> Selection:
-    """Choose the graph backend for `model` here. `request` may be an `additional_config` dict."""
+    """Choose the graph backend for `model` here. `request` may be an `additional_config` dict.
+
+    A backend whose own code fails (options, probe or plan) is skipped with the reason, naming its
+    plugin; only bad input (`GraphConfigError`) stops the selection.
+    """
     if not isinstance(request, GraphRequest):
         request = GraphRequest.parse(request)
     environment = environment or current_environment()
     model = model or Assumptions.from_environ().apply_to_model(ModelInfo())
     registry = registry or get_registry()
 
-    request = _with_validated_options(request, registry)
+    request, broken, notes = _with_validated_options(request, registry)
     request, platform_notes = _on_platform(request, environment)
     chain, chain_notes = _chain(request, registry, model, environment)
-    chain_notes = [*platform_notes, *chain_notes]
+    unrecognised = model.unrecognised_note()
+    notes = [*([unrecognised] if unrecognised else []), *platform_notes, *chain_notes, *notes]
     trail: list[Attempt] = []
     for backend in chain:
-        probe = _safe_probe(backend, request, environment, model)
-        if probe.can_serve:
-            plan = _within_platform(backend.plan(request, environment, model), environment)
-            trail.append(Attempt(backend.name, True, probe.reason))
-            names = tuple(b.name for b in chain)
-            return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(chain_notes))
-        trail.append(Attempt(backend.name, False, probe.reason))
+        reason = broken.get(backend.name)
+        if reason is None:
+            probe = registry.probe(backend, request, environment, model)
+            reason = probe.reason
+            if probe.can_serve:
+                try:
+                    plan = _within_platform(registry.plan(backend, request, environment, model), environment)
+                except PluginError as exc:
+                    reason = str(exc)
+                else:
+                    trail.append(Attempt(backend.name, True, reason))
+                    names = tuple(b.name for b in chain)
+                    return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes))
+        trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(
-                f"{ROOT}.graph_backend: backend {backend.name!r} cannot serve here: {probe.reason}; "
+                f"{ROOT}.graph_backend: backend {backend.name!r} cannot serve here: {reason}; "
                 f"allowed: a backend that can serve, or {ROOT}.graph_fallback true to fall back"
             )
     tried_text = "; ".join(f"{a.backend}: {a.reason}" for a in trail)
@@ -118,13 +126,27 @@ def select(
     )
 
 
-def _with_validated_options(request: GraphRequest, registry: BackendRegistry) -> GraphRequest:
-    """Every backend validates its `graph_backend_options` entry (or `{}`, to fill in its defaults)."""
+def _with_validated_options(
+    request: GraphRequest, registry: BackendRegistry
+) -> tuple[GraphRequest, dict[str, str], list[str]]:
+    """Every backend validates its `graph_backend_options` entry (or its defaults, when none is given).
+
+    Returns the request with the validated options, the backends whose validation failed (with the
+    reason: they are skipped) and a note for each of them.
+    """
     key = f"{ROOT}.graph_backend_options"
-    given = {registry.get(name, key=key).name: options for name, options in request.graph_backend_options.items()}
-    validated = {entry.backend.name: entry.backend.validate_options(given.get(entry.backend.name, {}))
-                 for entry in registry.entries()}
-    return request.replace(graph_backend_options=validated)
+    given = {registry.get(name, key=key, auto=False).name: options
+             for name, options in request.graph_backend_options.items()}
+    validated: dict[str, Mapping[str, Any]] = {}
+    broken: dict[str, str] = {}
+    for entry in registry.entries():
+        name = entry.backend.name
+        try:
+            validated[name] = registry.validate_options(entry.backend, given.get(name))
+        except PluginError as exc:
+            broken[name] = str(exc)
+    notes = [f"backend {name!r} cannot be used: {reason}" for name, reason in broken.items()]
+    return request.replace(graph_backend_options=validated), broken, notes
 
 
 def _on_platform(request: GraphRequest, environment: Environment) -> tuple[GraphRequest, list[str]]:
@@ -143,8 +165,8 @@ def _within_platform(plan: Plan, environment: Environment) -> Plan:
         return plan
     note = (f"cudagraph_mode {plan.cudagraph_mode.name} -> NONE: vLLM's {environment.device} platform captures "
             "no graphs")
-    return dataclasses.replace(plan, cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False,
-                               static_kernel=False, notes=(*plan.notes, note))
+    return plan.replace(cudagraph_mode=CUDAGraphMode.NONE, capture_sizes=(), npugraph_ex=False, static_kernel=False,
+                        notes=(*plan.notes, note))
 
 
 def _chain(
@@ -182,17 +204,3 @@ def _chain(
     if request.graph_fallback and len(chain) > 1:
         notes.append(f"fallback chain: {' -> '.join(b.name for b in chain)}")
     return chain, notes
-
-
-def _safe_probe(backend: GraphBackend, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
-    """A probe that raises is a refusal with the error as the reason, never a crash."""
-    try:
-        probe = backend.probe(request, environment, model)
-    except GraphConfigError:
-        raise
-    except Exception as exc:
-        logger.debug("probe of %s raised:\n%s", backend.name, traceback.format_exc())
-        return Probe.refuse(f"its probe raised {type(exc).__name__}: {exc}")
-    if not isinstance(probe, Probe):
-        return Probe.refuse(f"its probe returned {probe!r}, not a Probe")
-    return probe

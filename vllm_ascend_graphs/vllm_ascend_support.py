@@ -9,11 +9,13 @@ says which release it describes.
 
 from __future__ import annotations
 
-import ast
 import functools
 import importlib.util
 import os
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import ast
 
 DESCRIBED_RELEASE = "0.23.0.post1"
 # Architectures with an xlite adapter (`_supported_architectures` of the adapter classes in
@@ -26,8 +28,7 @@ XLITE_ADAPTERS = ("xlite", "xlite.py")  # below the vllm_ascend package
 XLITE_WORKER = ("xlite", "xlite_worker.py")
 
 
-@dataclass(frozen=True)
-class XliteSupport:
+class XliteSupport(NamedTuple):
     """The architectures vLLM Ascend runs on xlite, and where that list comes from."""
 
     architectures: frozenset[str]
@@ -56,6 +57,8 @@ def _package_dir() -> str | None:
 
 @functools.cache
 def _read_xlite_support(package: str, version: str) -> XliteSupport:
+    import ast  # only where vllm-ascend is installed: not on every decision's import path
+
     source = f"vllm-ascend {version} (installed)"
     if not os.path.exists(os.path.join(package, *XLITE_WORKER)):
         return XliteSupport(frozenset(), source, worker=False)
@@ -69,6 +72,8 @@ def _read_xlite_support(package: str, version: str) -> XliteSupport:
 
 def _supported_architectures(tree: ast.Module) -> set[str]:
     """The strings of every class-level `_supported_architectures = [...]` in the module."""
+    import ast
+
     found: set[str] = set()
     for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
         for statement in cls.body:

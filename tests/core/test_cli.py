@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vllm_ascend_graphs.cli import main
 
@@ -60,6 +64,30 @@ def test_explain_json_has_the_documented_keys(capsys, tmp_path):
         (["explain", "--capture-sizes", "1,x"], ["cudagraph_capture_sizes[1]: got 'x'"]),
         (["explain", "--model", "/nonexistent-model-dir"], ["no config.json"]),
         (["list", "--assume", "device=gpu"], ["--assume device: got 'gpu'"]),
+        # Unicode digits pass str.isdigit() but not int().
+        (["explain", "--assume", "tp=²"], ["--assume tp: got '²'; allowed: an integer from 1 to"]),
+        (["explain", "--capture-sizes", "²"], ["cudagraph_capture_sizes[0]: got '²'; allowed: a positive integer"]),
+        (["explain", "--capture-sizes", "1,٣"], ["cudagraph_capture_sizes[1]: got '٣'"]),
+        (["explain", "--max-num-seqs", "²"], ["max_num_seqs: got '²'"]),
+        # Numbers past int()'s 4300-digit limit, and past any batch size.
+        (["explain", "--capture-sizes", "9" * 5000], ["cudagraph_capture_sizes[0]: got '9999", "...; allowed"]),
+        (["explain", "--capture-sizes", "4294967296"], ["cudagraph_capture_sizes[0]: got 4294967296 (int)"]),
+        (["explain", "--max-num-seqs", "9" * 5000], ["max_num_seqs: got '9999"]),
+        (["explain", "--assume", "tp=" + "9" * 5000], ["--assume tp: got '9999"]),
+        (["explain", "--additional-config", '{"graph_fallback": ' + "9" * 5000 + "}"],
+         ["--additional-config: unreadable JSON (Exceeds the limit (4300 digits)"]),
+        (["explain", "--additional-config", '{"graph_backend_options": {"eager": {"x": ' + "9" * 4000 + "}}}"],
+         ["graph_backend_options.eager: got keys ['x']"]),
+        (["explain", "--additional-config", '{"graph_fallback": ' + "1" * 4000 + "}"],
+         ["additional_config.graph_fallback: got <int of about 4000 digits> (int); allowed: true or false"]),
+        # JSON nested deeper than the parser's recursion limit, and just under it.
+        (["explain", "--additional-config", "[" * 3000 + "]" * 3000], ["--additional-config: JSON nested too deeply"]),
+        (["explain", "--additional-config", '{"graph_backend": ' + "[" * 900 + "]" * 900 + "}"],
+         ["additional_config.graph_backend[0]: got [[[[[...]]]]] (list)"]),
+        (["explain", "--additional-config", '{"xlite_graph_config": {"enabled": ' + "[" * 900 + "]" * 900 + "}}"],
+         ["xlite_graph_config.enabled: got [[[[[...]]]]] (list); allowed: true or false"]),
+        (["explain", "--architecture", ""], ["--architecture: got ''; allowed: an architecture name"]),
+        (["explain", "--architecture", "  "], ["--architecture: got '  '"]),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
@@ -68,6 +96,65 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, words):
     assert err.count("\n") == 1 and err.startswith("vllm-ascend-graphs: error: ")
     for word in words:
         assert word in err
+
+
+@pytest.mark.parametrize(("config", "words"), [
+    ({"architectures": [1 + 10**5000]}, ["config.json architectures: got [<int of about 5001 digits>]"]),
+    ({"architectures": [""]}, ["config.json architectures[0]: got ''"]),
+    ({"architectures": "Qwen3ForCausalLM"}, ["config.json architectures: got 'Qwen3ForCausalLM'; allowed: a list"]),
+])
+def test_bad_model_configs_are_one_line_errors(capsys, tmp_path, config, words):
+    import sys
+
+    sys.set_int_max_str_digits(0)  # to write the giant number; reading it back hits the default limit again
+    try:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+    finally:
+        sys.set_int_max_str_digits(4300)
+    code, out, err = run(capsys, "explain", "--model", str(tmp_path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "cannot read" in err or all(word in err for word in words)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('{"architectures": [' + "9" * 5000 + "]}", "cannot read '{path}': Exceeds the limit (4300 digits)"),
+    ("[" * 3000 + "]" * 3000, "'{path}' is nested too deeply to read"),
+    ("{not json", "cannot read '{path}': Expecting property name"),
+])
+def test_unreadable_model_configs_are_one_line_errors(capsys, tmp_path, text, words):
+    (tmp_path / "config.json").write_text(text)
+    code, out, err = run(capsys, "explain", "--model", str(tmp_path))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert words.format(path=tmp_path / "config.json") in err
+
+
+def test_an_unknown_architecture_is_accepted_with_a_note(capsys):
+    code, out, _ = run(capsys, "explain", "--architecture", "Gemma7ForCausalLM", "--json")
+    notes = json.loads(out)["notes"]
+    assert code == 0
+    assert notes[0].startswith("architecture 'Gemma7ForCausalLM' is not one this package knows: it is planned as "
+                               "family 'other'")
+    code, out, _ = run(capsys, "explain", "--architecture", "Qwen3ForCausalLM", "--json")
+    assert not any("not one this package knows" in note for note in json.loads(out)["notes"])
+
+
+def test_a_reader_that_closes_the_pipe_gets_no_traceback():
+    """`vllm-ascend-graphs list | head -1`, made deterministic: the pipe is closed before the first write."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "list"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""},
+                              timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.stderr == "" and done.returncode == 141
+
+
+def test_a_head_reading_one_line_gets_no_traceback():
+    done = subprocess.run(f"{sys.executable} -m vllm_ascend_graphs list | head -1", shell=True, capture_output=True,
+                          text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""}, timeout=60)
+    assert done.stdout.startswith("Environment: ") and done.stderr == ""
 
 
 def test_list_shows_every_backend_and_whether_it_can_serve(capsys):
@@ -79,7 +166,7 @@ def test_list_shows_every_backend_and_whether_it_can_serve(capsys):
     assert rows["eager"]["status"] == "loaded"
 
 
-def test_list_reports_plugin_failures(capsys, builtins_only):
+def test_list_reports_plugin_failures_with_exit_code_1_and_tracebacks_with_v(capsys, builtins_only):
     from vllm_ascend_graphs import hookimpl
 
     class Raising:
@@ -88,9 +175,27 @@ def test_list_reports_plugin_failures(capsys, builtins_only):
             raise RuntimeError("no licence")
 
     builtins_only.register(Raising(), "licensed")
-    code, out, _ = run(capsys, "list")
-    assert code == 0
+    code, out, err = run(capsys, "list")
+    assert code == 1, "CI can tell that a plugin failed"
     assert "licensed" in out and "status: failed: RuntimeError: no licence" in out
+    assert "Traceback" not in err
+    code, out, err = run(capsys, "list", "--verbose")
+    assert code == 1
+    assert "traceback of plugin licensed:\nTraceback (most recent call last):" in err
+    assert 'raise RuntimeError("no licence")' in err
+
+
+def test_list_shows_plugins_left_out_by_the_allow_list_as_disabled(capsys, monkeypatch):
+    from vllm_ascend_graphs.distributions import Distribution, EntryPoint
+    from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
+
+    dist = Distribution("acme-graphs", "1.0", "acme_graphs-1.0.dist-info")
+    reset_registry(BackendRegistry([EntryPoint("acme", "acme_graphs", "vllm_ascend_graphs", dist)], allow="").load())
+    code, out, _ = run(capsys, "list", "--json")
+    rows = {row["name"]: row for row in json.loads(out)["backends"]}
+    assert code == 0, "a disabled plugin is no failure"
+    assert rows["acme"]["status"] == "disabled: not in VLLM_ASCEND_GRAPHS_PLUGINS=''"
+    assert rows["acme"]["origin"] == "acme-graphs 1.0 (entry point 'acme')" and rows["acme"]["can_serve"] is False
 
 
 def test_import_and_list_import_no_torch():
@@ -113,3 +218,42 @@ def test_module_entry_point_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "explain", "--json"],
                             capture_output=True, text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""})
     assert result.returncode == 0 and json.loads(result.stdout)["backend"] in ("eager", "aclgraph")
+
+
+# -- property: whatever the arguments, a result or one line, never a traceback ---------------------
+
+awkward_text = st.sampled_from(["", " ", "²", "٣", "-1", "0", "1", "8", "9" * 5000, "1e3", "None", "null", "x" * 200,
+                                "FULL", "eager", "auto", "\u0000", "é", "[", "{"]) | st.text(max_size=8)
+json_texts = st.sampled_from(["{}", "[]", "null", "1", '"x"', "{", "[" * 3000, "[" * 900 + "]" * 900,
+                              '{"graph_backend": ' + "9" * 5000 + "}", '{"graph_backend": "xlit"}',
+                              '{"graph_backend_options": {"auto": {}}}', '{"graph_backend_options": {"eager": []}}',
+                              '{"xlite_graph_config": {"enabled": true}, "graph_backend": "eager"}']) | awkward_text
+explain_options = st.lists(st.sampled_from([
+    ("--architecture", awkward_text), ("--additional-config", json_texts), ("--cudagraph-mode", awkward_text),
+    ("--capture-sizes", awkward_text), ("--max-num-seqs", awkward_text),
+    ("--assume", st.builds("{}={}".format, st.sampled_from(["tp", "device", "soc", "attention", "xlite", "x"]),
+                           awkward_text)),
+]).flatmap(lambda option: st.tuples(st.just(option[0]), option[1])), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(command=st.sampled_from(["explain", "list"]), options=explain_options, as_json=st.booleans())
+def test_arbitrary_arguments_give_a_result_or_one_line(command, options, as_json):
+    argv = [command, *(["--json"] if as_json else [])]
+    for flag, value in options:
+        if command == "list" and flag != "--assume":
+            continue
+        argv += [flag, value]
+    out_buffer, err_buffer = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out_buffer), contextlib.redirect_stderr(err_buffer):
+            code = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors: usage and one error line, exit code 2
+        assert exc.code == 2
+        return
+    out, err = out_buffer.getvalue(), err_buffer.getvalue()
+    assert code in (0, 2), err
+    if code == 2:
+        assert out == "" and err.count("\n") == 1 and err.startswith("vllm-ascend-graphs: error: ")
+    elif as_json:
+        json.loads(out)

@@ -124,11 +124,22 @@ def test_unknown_backend_names_come_with_did_you_mean_and_choices():
 
 # -- property: arbitrary input gives a selection or the one config error type -------------------
 
+def nested(depth: int, leaf: object) -> object:
+    """`leaf` inside `depth` lists and dicts: past about 1000, repr() raises RecursionError."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+# Integers past int()'s 4300-digit limit: repr() raises ValueError on them.
+giant_ints = st.integers(4301, 6000).map(lambda digits: 10 ** digits) | st.integers(4301, 6000).map(lambda d: -(10 ** d))
+deep_values = st.builds(nested, st.integers(900, 3000), st.none() | st.integers() | giant_ints)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12) | giant_ints,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
-)
+) | deep_values
 backend_names = st.sampled_from(["auto", "aclgraph", "XLITE", "eager", "Eager", "acl", "nope", "", "AUTO"])
 our_keys = st.fixed_dictionaries(
     {},
@@ -165,10 +176,12 @@ models = st.sampled_from(["Qwen3ForCausalLM", "DeepseekV3ForCausalLM", "WhisperF
 
 @settings(max_examples=400, deadline=None)
 @given(
-    config=our_keys | json_values,
+    config=our_keys | json_values | st.dictionaries(st.sampled_from(["graph_backend", "graph_fallback",
+                                                                     "graph_backend_options", "xlite_graph_config"]),
+                                                    deep_values | giant_ints, min_size=1),
     mode=st.none() | st.sampled_from([*CUDAGraphMode.__members__, "bogus"]) | json_values,
     enforce_eager=st.booleans(),
-    sizes=st.none() | st.lists(st.integers(-2, 600), max_size=4) | json_values,
+    sizes=st.none() | st.lists(st.integers(-2, 600) | giant_ints, max_size=4) | json_values,
     environment=environments,
     model=models,
 )
@@ -185,3 +198,26 @@ def test_arbitrary_input_selects_or_raises_the_config_error(config, mode, enforc
     assert list(selection.plan.capture_sizes) == sorted(set(selection.plan.capture_sizes))
     if selection.plan.cudagraph_mode is CUDAGraphMode.NONE:
         assert not selection.plan.capture_sizes and not selection.plan.npugraph_ex
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values | st.sets(st.integers(), max_size=3) | st.builds(object))
+def test_errors_never_fail_while_being_built(value):
+    from vllm_ascend_graphs.errors import SHOWN_CHARACTERS, bounded_repr, invalid
+
+    text = bounded_repr(value)
+    assert len(text) <= SHOWN_CHARACTERS
+    message = str(invalid("additional_config.key", value, "anything else"))
+    assert message.startswith("additional_config.key: got ") and message.endswith("; allowed: anything else")
+
+
+def test_a_repr_that_raises_is_shown_by_its_type():
+    from vllm_ascend_graphs.errors import bounded_repr
+
+    class Hostile:
+        def __repr__(self):
+            raise KeyError("no")
+
+    assert bounded_repr(Hostile()) == "<Hostile object>"
+    assert bounded_repr([10 ** 5000]) == "[<int of about 5001 digits>]"
+    assert bounded_repr(nested(3000, None)) == "[{'k': [{'k': [...]}]}]"

@@ -46,8 +46,10 @@ def test_assumptions_from_the_environment_variable(monkeypatch):
     [
         ("device=tpu", ["--assume device: got 'tpu'", "npu, cuda, xpu, cpu"]),
         ("soc=910C", ["--assume soc", "910B"]),
-        ("tp=0", ["--assume tp", "integer >= 1"]),
-        ("spec_tokens=-1", ["spec_tokens", "integer >= 0"]),
+        ("tp=0", ["--assume tp", "an integer from 1 to"]),
+        ("spec_tokens=-1", ["spec_tokens", "an integer from 0 to"]),
+        ("tp=²", ["--assume tp: got '²'", "an integer from 1 to"]),  # isdigit() accepts it, int() does not
+        ("tp=" + "9" * 5000, ["--assume tp: got '99999", "9'...;", "an integer from 1 to"]),  # past int()'s digit limit
         ("attention=sometimes", ["--assume attention", "UNIFORM_BATCH"]),
         ("xlite=$(rm)", ["--assume xlite", "absent"]),
         ("device", ["KEY=VALUE"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import textwrap
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vllm_ascend_graphs import BackendConflictError, Environment, GraphConfigError, ModelInfo, select
-from vllm_ascend_graphs.hooks.registry import BackendRegistry
+from vllm_ascend_graphs import Environment, GraphConfigError, ModelInfo, select
+from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.hooks.registry import BUILTIN, BackendRegistry, reset_registry
 
 BACKEND_MODULE = """
 from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
@@ -100,8 +102,9 @@ def test_broken_plugins_are_isolated_and_remembered(site, caplog):
     with caplog.at_level(logging.DEBUG, logger="vllm_ascend_graphs"):
         registry = BackendRegistry().load()
     assert registry.names() == ["aclgraph", "cudagraph", "eager", "native", "xlite"]
-    assert set(registry.failures) == {"broken", "raising", "weird"}
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert {(e.name, e.status) for e in registry.left_out} == {("broken", "failed"), ("raising", "failed"),
+                                                               ("weird", "failed")}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "left out" in r.getMessage()]
     assert len(warnings) == 3
     assert any("fake-broken 0.1" in w and "ModuleNotFoundError" in w for w in warnings)
     assert any("RuntimeError: backend table is corrupt" in w for w in warnings)
@@ -112,36 +115,160 @@ def test_broken_plugins_are_isolated_and_remembered(site, caplog):
         select({"graph_backend": "broken"}, environment=Environment(), model=ModelInfo(), registry=registry)
     assert "comes from plugin fake-broken 0.1 (entry point 'broken'), which failed to load" in str(info.value)
     assert "No module named 'does_not_exist_anywhere'" in str(info.value)
-    with pytest.raises(GraphConfigError, match="plugins that failed to load: "):
+    with pytest.raises(GraphConfigError, match="left out because they failed or clash: "):
         registry.get("unheard-of")
 
 
-def test_duplicate_names_name_both_providers(site):
+def test_system_exit_at_import_is_a_failed_plugin(site, monkeypatch):
+    make_distribution(site, "fake-quitter", "0.4", {"quitter": "fake_quitter"},
+                      {"fake_quitter": "import sys\nsys.exit('no licence')\n"})
+    make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
+                      {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "quitter,cudagraph")
+    registry = BackendRegistry().load()
+    assert "cudagraph" in registry.names()
+    [entry] = registry.left_out
+    assert (entry.name, entry.status, entry.reason) == ("quitter", "failed", "SystemExit: no licence")
+    assert str(entry.origin) == "fake-quitter 0.4 (entry point 'quitter')"
+
+
+def test_what_a_plugin_prints_while_loading_goes_to_stderr(site, monkeypatch, capsys):
+    make_distribution(site, "fake-chatty", "0.5", {"chatty": "fake_chatty"},
+                      {"fake_chatty": """
+                          print("chatty: importing")
+                          from vllm_ascend_graphs import hookimpl
+                          from fake_cudagraph_base import Cuda
+
+                          @hookimpl
+                          def graph_backends():
+                              print("chatty: registering")
+                              return [Cuda()]
+                          """,
+                       "fake_cudagraph_base": BACKEND_MODULE.format(cls="Cuda", name="chatty", aliases=())})
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "chatty")
+    registry = BackendRegistry().load()
+    out, err = capsys.readouterr()
+    assert "chatty" in registry.names()
+    assert out == "" and "chatty: importing" in err and "chatty: registering" in err
+
+
+NAMELESS = """
+from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
+from fake_cudagraph_base import Cuda
+
+
+class Nameless(GraphBackend):
+    description = "forgot its name"
+
+    def probe(self, request, environment, model):
+        return Probe.ok("x")
+
+    def plan(self, request, environment, model):
+        raise AssertionError("never planned")
+
+
+@hookimpl
+def graph_backends():
+    return [Nameless(), Cuda()]
+"""
+
+
+def test_a_backend_without_a_name_fails_alone(site, monkeypatch):
+    make_distribution(site, "fake-nameless", "0.6", {"nameless": "fake_nameless"},
+                      {"fake_nameless": NAMELESS,
+                       "fake_cudagraph_base": BACKEND_MODULE.format(cls="Cuda", name="sibling", aliases=())})
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "nameless")
+    registry = BackendRegistry().load()
+    assert "sibling" in registry.names(), "the plugin's other backend is served"
+    [entry] = registry.left_out
+    assert entry.status == "failed" and entry.name == "nameless"
+    assert "backend class Nameless sets no name; allowed: a class attribute such as name = 'mybackend'" in entry.reason
+
+
+@pytest.mark.parametrize(("attributes", "words"), [
+    ({"name": "ok-name", "aliases": ["list-not-tuple"]}, "aliases: got ['list-not-tuple'] (list); allowed: a tuple"),
+    ({"name": "ok-name", "description": 3}, "description: got 3 (int); allowed: a string"),
+    ({"name": "ok-name", "device": 3}, "device: got 3 (int); allowed: None or a device name"),
+    ({"name": "ok-name", "fallback": "eager"}, "fallback: got 'eager'; allowed: a tuple of backend names"),
+])
+def test_backends_with_bad_class_attributes_fail_alone(builtins_only, attributes, words):
+    from vllm_ascend_graphs import GraphBackend, hookimpl
+
+    cls = type("Odd", (GraphBackend,), {"probe": lambda *a: None, "plan": lambda *a: None})
+    instance = cls()
+    for attribute, value in attributes.items():
+        setattr(instance, attribute, value)  # set on the instance: class definitions check their own
+
+    class Plugin:
+        @hookimpl
+        def graph_backends(self):
+            return [instance]
+
+    builtins_only.register(Plugin(), "odd")
+    assert builtins_only.names() == ["aclgraph", "eager", "xlite"]
+    [entry] = builtins_only.left_out
+    assert entry.status == "failed" and words in entry.reason
+
+
+def test_two_plugins_claiming_one_name_both_lose_it(site, capsys):
     make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
                       {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
     make_distribution(site, "fake-clash", "9.9", {"clash": "fake_clash"},
                       {"fake_clash": BACKEND_MODULE.format(cls="Other", name="other", aliases=("CudaGraph",))})
-    with pytest.raises(BackendConflictError) as info:
-        BackendRegistry().load()
-    message = str(info.value)
-    assert "'cudagraph'" in message and "fake-cudagraph 1.2" in message and "fake-clash 9.9" in message
-    assert "VLLM_ASCEND_GRAPHS_PLUGINS" in message
+    registry = BackendRegistry().load()
+    assert registry.names() == ["aclgraph", "eager", "xlite"], "neither is served, and the host goes on"
+    assert sorted((e.name, e.status) for e in registry.left_out) == [("cudagraph", "conflict"), ("other", "conflict")]
+    for name in ("cudagraph", "other"):
+        with pytest.raises(GraphConfigError) as info:
+            registry.get(name)
+        message = str(info.value)
+        assert "\n" not in message
+        assert "the name 'cudagraph' is claimed by backend 'cudagraph' from fake-cudagraph 1.2" in message
+        assert "backend 'other' from fake-clash 9.9" in message and "VLLM_ASCEND_GRAPHS_PLUGINS" in message
+    assert select(None, environment=Environment(), model=ModelInfo(), registry=registry).plan.backend == "eager"
+    reset_registry(registry)
+    assert main(["list", "--json"]) == 1, "a clash fails CI"
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["backends"]}
+    assert rows["cudagraph"]["status"] == ("conflict: its name 'cudagraph' is also claimed by backend 'other' from "
+                                           "fake-clash 9.9 (entry point 'clash')")
+    assert rows["other"]["status"] == ("conflict: its name 'cudagraph' is also claimed by backend 'cudagraph' from "
+                                       "fake-cudagraph 1.2 (entry point 'cudagraph')")
 
 
 def test_a_builtin_name_cannot_be_taken(site):
     make_distribution(site, "fake-clash", "9.9", {"clash": "fake_clash"},
-                      {"fake_clash": BACKEND_MODULE.format(cls="Acl", name="aclgraph", aliases=())})
-    with pytest.raises(BackendConflictError, match="claimed by both builtin and fake-clash 9.9"):
-        BackendRegistry().load()
+                      {"fake_clash": BACKEND_MODULE.format(cls="Acl", name="mine", aliases=("eager",))})
+    registry = BackendRegistry().load()
+    assert registry.get("eager").name == "eager" and registry.origin("eager") == BUILTIN
+    [entry] = registry.left_out
+    assert (entry.name, entry.status) == ("mine", "conflict")
+    assert entry.reason == "its name 'eager' belongs to the builtin backend 'eager'"
+    with pytest.raises(GraphConfigError, match="backend 'mine' from plugin fake-clash 9.9 .* is left out: its name "):
+        registry.get("mine")
 
 
-def test_allow_list(site, monkeypatch):
+def test_allow_list(site, monkeypatch, caplog):
     make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
                       {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
     monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "")
-    assert "cudagraph" not in BackendRegistry().load().names()
+    registry = BackendRegistry().load()
+    assert "cudagraph" not in registry.names()
+    assert [(e.name, e.status) for e in registry.left_out] == [("cudagraph", "disabled")]
+    with pytest.raises(GraphConfigError) as info:
+        registry.get("cudagraph")
+    assert str(info.value) == (
+        "additional_config.graph_backend: backend 'cudagraph' comes from plugin fake-cudagraph 1.2 (entry point "
+        "'cudagraph'), which is disabled (not in VLLM_ASCEND_GRAPHS_PLUGINS=''); allowed: add 'cudagraph' to "
+        "VLLM_ASCEND_GRAPHS_PLUGINS")
+    with pytest.raises(GraphConfigError, match=r"\(installed but not in VLLM_ASCEND_GRAPHS_PLUGINS: cudagraph\)"):
+        registry.get("cudagrap")
     monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "something-else, CUDAGRAPH")
-    assert "cudagraph" in BackendRegistry().load().names()
+    with caplog.at_level(logging.WARNING, logger="vllm_ascend_graphs"):
+        registry = BackendRegistry().load()
+    assert "cudagraph" in registry.names() and not registry.left_out
+    assert [r.getMessage() for r in caplog.records] == [
+        "VLLM_ASCEND_GRAPHS_PLUGINS names 'something-else', which no installed plugin provides "
+        "(installed entry points: cudagraph)"]
 
 
 def test_loading_twice_is_a_no_op(site):
@@ -199,7 +326,8 @@ def test_a_plugin_with_an_unknown_hook_is_rejected(builtins_only):
             return []
 
     builtins_only.register(Misspelt(), "misspelt")
-    assert "unknown hook" in builtins_only.failures["misspelt"].error
+    [entry] = builtins_only.left_out
+    assert entry.name == "misspelt" and "unknown hook" in entry.reason
 
 
 def test_backend_names_are_validated_and_normalised():
@@ -226,5 +354,48 @@ def test_a_plugin_that_forgot_hookimpl_is_reported(builtins_only):
             return []
 
     builtins_only.register(Unmarked(), "unmarked")
-    assert "implements no hook; mark its functions with @vllm_ascend_graphs.hookimpl" in (
-        builtins_only.failures["unmarked"].error)
+    [entry] = builtins_only.left_out
+    assert "implements no hook; mark its functions with @vllm_ascend_graphs.hookimpl" in entry.reason
+
+
+def test_graph_backends_may_return_any_iterable_or_one_backend(builtins_only):
+    from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
+    from vllm_ascend_graphs.modes import CUDAGraphMode
+
+    def backend(backend_name):
+        return type(backend_name.title(), (GraphBackend,), {
+            "name": backend_name, "probe": lambda self, *a: Probe.ok("ok"),
+            "plan": lambda self, *a: Plan(self.name, CUDAGraphMode.NONE)})()
+
+    class Generating:
+        @hookimpl
+        def graph_backends(self):
+            yield backend("generated")
+
+    class Single:
+        @hookimpl
+        def graph_backends(self):
+            return backend("single")
+
+    builtins_only.register(Generating(), "generating")
+    builtins_only.register(Single(), "single")
+    assert {"generated", "single"} <= set(builtins_only.names()) and not builtins_only.left_out
+
+
+def test_list_json_stays_parseable_when_an_installed_plugin_prints_and_exits(site):
+    """End to end, as a user runs it: one plugin prints at import, another calls sys.exit() there."""
+    import os
+    import subprocess
+
+    make_distribution(site, "fake-chatty", "0.5", {"chatty": "fake_chatty"},
+                      {"fake_chatty": "print('chatty: hello from the import')\n"
+                                      + BACKEND_MODULE.format(cls="Chatty", name="chatty", aliases=())})
+    make_distribution(site, "fake-quitter", "0.4", {"quitter": "fake_quitter"},
+                      {"fake_quitter": "import sys\nsys.exit(7)\n"})
+    env = {**os.environ, "PYTHONPATH": str(site), "VLLM_ASCEND_GRAPHS_PLUGINS": "chatty,quitter"}
+    done = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "list", "--json"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    rows = {row["name"]: row for row in json.loads(done.stdout)["backends"]}
+    assert done.returncode == 1, "the quitter failed: a CI failure, not an exit of the host"
+    assert rows["chatty"]["status"] == "loaded" and rows["quitter"]["status"] == "failed: SystemExit: 7"
+    assert "chatty: hello from the import" in done.stderr and "Traceback" not in done.stderr

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import pytest
 import torch
 
 from vllm_ascend_graphs.errors import GraphConfigError
 from vllm_ascend_graphs.modes import CUDAGraphMode
+from vllm_ascend_graphs.runtime.devices.sim import sim_graphs
 from vllm_ascend_graphs.runtime.runner import GraphRunner
 
 from .parity import assert_parity
@@ -168,3 +172,71 @@ def test_example_inputs_must_be_batched_tensors(graphs):
         runner.capture([torch.zeros(2), torch.zeros(3)])
     with pytest.raises(GraphConfigError, match="tensors that share their batch size"):
         runner.capture([torch.tensor(1.0)])
+
+
+# -- threads ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def frequent_thread_switches():
+    """Switch threads every microsecond instead of every 5 ms, so that races show in a few calls."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+def in_threads(count: int, work) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_one_runner_called_from_several_threads_serves_every_call_right(runner, decoder, frequent_thread_switches):
+    wrong: list[tuple[int, int]] = []
+
+    def calls(thread: int) -> None:
+        with torch.no_grad():
+            for call in range(50):
+                inputs = decoder.inputs(1 + (call + thread) % 8, seed=1000 * thread + call)
+                if not torch.allclose(runner(*inputs), decoder(*inputs), atol=1e-5):
+                    wrong.append((thread, call))
+
+    assert in_threads(4, calls) == []
+    assert wrong == [], f"{len(wrong)} of 200 calls got another call's outputs"
+
+
+def test_runners_sharing_one_device_capture_from_several_threads(decoder, sim, frequent_thread_switches):
+    runners: list[GraphRunner] = []
+
+    def capture(thread: int) -> None:
+        runners.append(GraphRunner(decoder, SIZES, device=sim_graphs(sim)).capture(decoder.inputs(2, seed=thread)))
+
+    for _ in range(5):
+        assert in_threads(2, capture) == []
+    assert len(runners) == 10 and all(len(r.captured) == len(SIZES) for r in runners)
+    for runner in runners:
+        assert_parity(runner, decoder, [1, 3, 8])
+
+
+def test_a_zero_copy_runner_refuses_a_second_thread(decoder, graphs):
+    runner = GraphRunner(decoder, SIZES, device=graphs, zero_copy_outputs=True).capture(decoder.inputs(2, seed=0))
+    with torch.no_grad():
+        first_inputs = decoder.inputs(3, seed=1)
+        first = runner(*first_inputs)
+        errors = in_threads(1, lambda _: runner(*decoder.inputs(3, seed=2)))
+        assert len(errors) == 1 and "serves the one thread that called it first" in str(errors[0])
+        torch.testing.assert_close(first, decoder(*first_inputs), msg="the refused call overwrote nothing")
+        eager_inputs = decoder.inputs(9, seed=3)  # above the largest size: eager, no shared buffers
+        assert in_threads(1, lambda _: torch.testing.assert_close(runner(*eager_inputs), decoder(*eager_inputs))) == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import torch
 
@@ -99,3 +102,57 @@ def test_unknown_device_names_are_an_error_that_lists_the_allowed_ones():
 def test_cuda_without_a_gpu_says_so():
     with pytest.raises(GraphConfigError, match="no CUDA device"):
         get_device("cuda")
+
+
+def test_a_second_thread_capturing_at_once_gets_a_clear_error(sim):
+    first = sim.new_graph()
+    capturing, release = threading.Event(), threading.Event()
+
+    def capture_slowly() -> None:
+        with sim.graph(first, pool=None):
+            capturing.set()
+            release.wait(10)
+            torch.zeros(1) + 1
+
+    thread = threading.Thread(target=capture_slowly, name="capturer")
+    thread.start()
+    capturing.wait(10)
+    try:
+        assert sim.current_stream() is sim.default_stream, "the capturing thread's stream is its own"
+        with pytest.raises(RuntimeError, match=r"a capture is already in progress on this device \(in thread "
+                                               r"'capturer'\); capture one graph at a time per device"):
+            with sim.graph(sim.new_graph(), pool=None):
+                pass
+    finally:
+        release.set()
+        thread.join()
+    first.replay()  # the first capture was not disturbed
+    assert sim.events.count("capture") == 1 and sim.captures == 2
+
+
+def slow_sine(factor: int):
+    def fn(x):
+        time.sleep(0.01)  # hold the capture open long enough for the other threads to try theirs
+        return (x * factor).sin()
+
+    return fn
+
+
+def test_device_graphs_over_one_device_take_turns_to_capture(sim):
+    from vllm_ascend_graphs.runtime.devices.sim import sim_graphs
+
+    recordings, errors = [], []
+
+    def capture(index: int) -> None:
+        try:
+            graphs = sim_graphs(sim)  # each thread its own DeviceGraphs: the device's lock is shared
+            recordings.append(graphs.capture(slow_sine(index), [torch.ones(64)], pool=None))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=capture, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(recordings) == 8

@@ -181,3 +181,14 @@ def test_its_capture_and_replay_serve_with_parity_on_cuda(registry):
 def test_the_guide_shows_the_module_as_it_is():
     guide = (ROOT / "docs" / "writing-a-backend.md").read_text(encoding="utf-8")
     assert MODULE.read_text(encoding="utf-8") in guide, "docs/writing-a-backend.md must quote the example verbatim"
+
+
+def test_the_guide_shows_a_pyproject_that_builds():
+    """The guide's pyproject.toml has the [build-system] table and the entry point of the example's own."""
+    import tomllib
+
+    guide = (ROOT / "docs" / "writing-a-backend.md").read_text(encoding="utf-8")
+    shown = tomllib.loads(guide.split("```toml\n", 1)[1].split("```", 1)[0])
+    real = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))
+    assert shown["build-system"] == real["build-system"]
+    assert shown["project"]["entry-points"] == real["project"]["entry-points"]

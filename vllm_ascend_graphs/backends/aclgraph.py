@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +15,6 @@ from .base import GraphBackend, Plan, Probe
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs, Recording
-
-logger = logging.getLogger("vllm_ascend_graphs")
 
 # Npugraph_ex compiles only (ACLGraph captures), and must neither rewrite in place nor clone the
 # static buffers the captured graphs read and write.
@@ -74,6 +71,8 @@ class AclGraphRuntime:
 
     def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
         """Rewrites `graph_module` in place (a plain module or function is traced symbolically first)."""
+        import logging  # here, not at import: the first select() has no time for it
+
         import torch.fx
         import torch_npu
 
@@ -83,7 +82,8 @@ class AclGraphRuntime:
         if plan.options.get("fuse_add_rms_norm", True):
             from .fusion import fuse_add_rms_norm
 
-            logger.debug("fused %d add + rms_norm pairs", fuse_add_rms_norm(gm, torch_npu.npu_add_rms_norm))
+            fused = fuse_add_rms_norm(gm, torch_npu.npu_add_rms_norm)
+            logging.getLogger("vllm_ascend_graphs").debug("fused %d add + rms_norm pairs", fused)
         return gm
 
     def capture(self, graphs: DeviceGraphs, fn: Callable[..., Any], static_inputs: Sequence[Any], *,

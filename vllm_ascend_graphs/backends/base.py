@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..config import BACKEND_NAME, GraphRequest, normalise_name
+from ..enums import CUDAGraphMode
 from ..environment import Environment
-from ..errors import GraphConfigError
+from ..errors import GraphConfigError, show
 from ..models import ModelInfo
-from ..modes import CUDAGraphMode, GraphSettings
+from ..modes import GraphSettings
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs, Recording
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     """Whether a backend can serve a model here, and why (shown to users as is)."""
 
     can_serve: bool
@@ -33,8 +33,7 @@ class Probe:
         return cls(False, reason)
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
     """The effective settings a chosen backend runs with; every adjustment is a note."""
 
     backend: str
@@ -42,7 +41,7 @@ class Plan:
     npugraph_ex: bool = False
     static_kernel: bool = False
     capture_sizes: tuple[int, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
     notes: tuple[str, ...] = ()
 
     @classmethod
@@ -71,6 +70,9 @@ class Plan:
             options=dict(data.get("options") or {}),
             notes=tuple(str(note) for note in data.get("notes") or ()),
         )
+
+    def replace(self, **changes: Any) -> Plan:
+        return self._replace(**changes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (it travels inside vLLM's `additional_config`)."""
@@ -105,8 +107,8 @@ class GraphBackend(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
-            cls.name = _checked_name(cls, cls.name)
-        cls.aliases = tuple(_checked_name(cls, alias) for alias in cls.aliases)
+            cls.name = checked_name(cls, cls.name)
+        cls.aliases = tuple(checked_name(cls, alias) for alias in cls.aliases)
         cls.fallback = tuple(normalise_name(f) for f in cls.fallback)
 
     @abc.abstractmethod
@@ -151,10 +153,10 @@ class GraphBackend(abc.ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def _checked_name(cls: type, name: object) -> str:
+def checked_name(cls: type, name: object) -> str:
     if not isinstance(name, str) or not BACKEND_NAME.match(normalise_name(name)) or normalise_name(name) == "auto":
         raise TypeError(
-            f"{cls.__qualname__}: backend name {name!r} is invalid; allowed: letters, digits, '_', '-', '.' "
+            f"{cls.__qualname__}: backend name {show(name)} is invalid; allowed: letters, digits, '_', '-', '.' "
             "(case-insensitive, not 'auto')"
         )
     return normalise_name(name)

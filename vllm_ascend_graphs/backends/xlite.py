@@ -12,8 +12,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config import GraphRequest
 from ..environment import Environment
@@ -88,8 +87,7 @@ REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attent
 DEFAULT_ROPE_THETA = 10000.0
 
 
-@dataclass(frozen=True)
-class XliteLimits:
+class XliteLimits(NamedTuple):
     """vLLM's scheduler and cache limits, which size xlite's buffers."""
 
     max_num_seqs: int
@@ -98,8 +96,7 @@ class XliteLimits:
     block_size: int = 128
 
 
-@dataclass(frozen=True)
-class XliteBatch:
+class XliteBatch(NamedTuple):
     """One model step as xlite reads it; requests are ordered decodes first, then prefills.
 
     `block_tables` are host lists (one list of KV block ids per request, e.g. vLLM's CPU block

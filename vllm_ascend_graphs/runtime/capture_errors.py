@@ -88,6 +88,8 @@ def capture_error(exc: BaseException, *, size: int, uniform_decode: bool, device
     batch = f"{size} tokens ({'uniform decode' if uniform_decode else 'mixed'} batch)"
     signature = recognise(message)
     first_line = next((line.strip() for line in message.splitlines() if line.strip()), type(exc).__name__)
+    if not isinstance(exc, RuntimeError):  # not a device's report: a backend's own error, named by its type
+        first_line = f"{type(exc).__name__}: {first_line}"
     if signature is None:
         text = (f"graph capture failed for {batch} on {device}: {first_line}. "
                 f"Run eagerly (enforce_eager=True) to check the model itself; {POLICY_HINT}.")

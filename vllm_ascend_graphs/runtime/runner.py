@@ -19,6 +19,10 @@ Contracts:
   rows independently (as a model's token dimension is) - those rows are cut from the outputs.
 - Addresses: graphs read the static input buffers by address; `debug=True` checks on every call
   that the inputs are copied to exactly those addresses.
+- Threads: a runner may be called from several threads. Graph-served calls (copy in, replay,
+  copy out) take turns under one lock, since they share the static buffers; eager calls run
+  at once. With `zero_copy_outputs=True` the outputs are views that the next call overwrites, so
+  such a runner serves one thread: a call from another thread raises `RuntimeError`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,7 +40,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ..config import CAPTURE_POLICIES
 from ..errors import GraphCaptureError, GraphConfigError, invalid
-from ..modes import CUDAGraphMode
+from ..enums import CUDAGraphMode
 from .capture_errors import capture_error
 from .devices import DeviceGraphs, Recording, get_device
 
@@ -112,11 +117,17 @@ class GraphRunner:
         self._addresses: list[int] = []
         self._uniform_steps: list[_Step | None] = []
         self._mixed_steps: list[_Step | None] = []
+        self._lock = threading.Lock()  # graph-served calls share the static buffers: one at a time
+        self._zero_copy_thread: int | None = None  # the one thread a zero-copy runner serves
 
     # -- capture ------------------------------------------------------------------------------
 
     def capture(self, example_inputs: Sequence[torch.Tensor]) -> GraphRunner:
         """Capture every batch key; `example_inputs` give the inputs' dtypes and trailing shapes."""
+        with self._lock:
+            return self._capture(example_inputs)
+
+    def _capture(self, example_inputs: Sequence[torch.Tensor]) -> GraphRunner:
         if self._static_inputs:
             raise RuntimeError("GraphRunner.capture: this runner has captured already; make a new runner")
         examples = _checked_inputs(example_inputs)
@@ -155,7 +166,7 @@ class GraphRunner:
         start = time.perf_counter()
         try:
             recording = self._duties.capture(self.graphs, self._fn, inputs, pool=pool, mode=mode)
-        except RuntimeError as exc:
+        except (Exception, SystemExit) as exc:  # a device's RuntimeError, or a backend's own bug: the policy decides
             error = capture_error(exc, size=size, uniform_decode=uniform, device=self.graphs.name)
             if self.policy == "raise":
                 raise error from exc
@@ -221,11 +232,24 @@ class GraphRunner:
             step = None
         if step is None:
             return self._fn(*inputs)
-        self._load(step.inputs, inputs)
-        step.replay()
-        if self.zero_copy_outputs:
-            return step.pack(step.outputs)
-        return step.pack([out.clone() for out in step.outputs])
+        with self._lock:
+            if self.zero_copy_outputs:
+                self._check_one_thread()  # before the copy: a refused call must not overwrite another's outputs
+            self._load(step.inputs, inputs)
+            step.replay()
+            if self.zero_copy_outputs:
+                return step.pack(step.outputs)
+            return step.pack([out.clone() for out in step.outputs])
+
+    def _check_one_thread(self) -> None:
+        """Zero-copy outputs are overwritten by the next call: one thread only, or it would read another's."""
+        thread = threading.get_ident()
+        if self._zero_copy_thread is None:
+            self._zero_copy_thread = thread
+        elif self._zero_copy_thread != thread:
+            raise RuntimeError("GraphRunner(zero_copy_outputs=True) serves the one thread that called it first: its "
+                               "outputs are views the next call overwrites, so another thread would read wrong "
+                               "values; allowed: zero_copy_outputs=False (the default) for a runner shared by threads")
 
     def _load(self, views: tuple[Any, ...], inputs: tuple[Any, ...]) -> None:
         """Copy the inputs into the static buffers (their first rows)."""

@@ -19,7 +19,6 @@ nothing is applied, and the record states what vLLM set.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -123,7 +122,7 @@ def _effective(vllm_config: Any, plan: Plan, found: list[Override]) -> Plan:
     mode, sizes = adapter.effective_graph_settings(vllm_config)
     changes: dict[str, Any] = {"cudagraph_mode": type(plan.cudagraph_mode)[mode], "capture_sizes": tuple(sizes)}
     changes.update({o.setting: o.effective for o in found if o.setting in ("npugraph_ex", "static_kernel")})
-    return dataclasses.replace(plan, **changes)
+    return plan.replace(**changes)
 
 
 def reconcile(vllm_config: Any, by: str) -> None:

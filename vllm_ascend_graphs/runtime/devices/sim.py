@@ -12,12 +12,18 @@ device, undefined until the first replay: floating outputs are NaN). So the bugs
 show here too: an input not copied into its static buffer is stale, an output held across
 replays is overwritten, wrong padding reads the wrong rows, and a host synchronisation
 (`.item()`, data-dependent shapes) during capture fails as it does on a device.
+
+Threads: the current stream is per thread, as on a device, and the device's bookkeeping is
+locked. One capture at a time per device: a second thread that starts capturing while another
+captures gets a clear error, as a device in the global capture mode refuses it (`DeviceGraphs`
+serialises its captures, so the runtime never does this).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import weakref
 from collections.abc import Container, Iterator
 from typing import Any
@@ -212,8 +218,9 @@ class SimDevice:
         self._streams = itertools.count()
         self.default_stream = SimStream(self, "default")
         self._side_stream = SimStream(self, "side")
-        self._current = self.default_stream
-        self._capturing = False
+        self._thread = threading.local()  # the current stream, per thread
+        self._lock = threading.Lock()  # guards `captures` and `_capturing`
+        self._capturing: str | None = None  # the name of the thread capturing now
         self._failure: tuple[str, Container[int] | None] | None = None
 
     def inject_capture_failure(self, message: str, captures: Container[int] | None = None) -> None:
@@ -236,7 +243,7 @@ class SimDevice:
         return SimPool()
 
     def current_stream(self) -> SimStream:
-        return self._current
+        return getattr(self._thread, "stream", self.default_stream)
 
     def synchronize(self) -> None:
         self.events.append("sync")
@@ -249,7 +256,7 @@ class SimDevice:
         stream = stream or self._side_stream
         if stream is self.default_stream:
             raise RuntimeError("sim graph: capture on the default stream is not allowed; pass a side stream")
-        previous, self._current = self._current, stream
+        previous, self._thread.stream = self.current_stream(), stream
         try:
             sim_graph.capture_begin(pool=pool, capture_error_mode=capture_error_mode)
             try:
@@ -259,24 +266,27 @@ class SimDevice:
                 raise
             sim_graph.capture_end()
         finally:
-            self._current = previous
+            self._thread.stream = previous
 
     # -- bookkeeping for SimGraph ------------------------------------------------------------
 
     def begin_capture(self) -> None:
-        attempt = self.captures
-        self.captures += 1
-        if self._capturing:
-            raise RuntimeError("sim graph: a capture is already in progress on this device")
-        if self._failure is not None:
-            message, which = self._failure
-            if which is None or attempt in which:
-                raise RuntimeError(message)
-        self._capturing = True
-        self.events.append("capture")
+        with self._lock:
+            attempt = self.captures
+            self.captures += 1
+            if self._capturing is not None:
+                raise RuntimeError(f"sim graph: a capture is already in progress on this device (in thread "
+                                   f"{self._capturing!r}); capture one graph at a time per device")
+            if self._failure is not None:
+                message, which = self._failure
+                if which is None or attempt in which:
+                    raise RuntimeError(message)
+            self._capturing = threading.current_thread().name
+            self.events.append("capture")
 
     def end_capture(self) -> None:
-        self._capturing = False
+        with self._lock:
+            self._capturing = None
 
 
 def sim_graphs(device: SimDevice | None = None) -> DeviceGraphs:

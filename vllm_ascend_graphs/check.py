@@ -9,19 +9,19 @@ sizes shows. Prints one row per size; exits 1 on a mismatch. Importing this modu
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
-from ..errors import GraphCaptureError, GraphConfigError, invalid
-from .devices import DEVICES
+from .errors import GraphCaptureError, GraphConfigError, invalid
+from .runtime.devices import DEVICES
 
 DEFAULT_SIZES = (1, 2, 4, 8, 16)
+MAX_SIZE = 8192  # the reference decoder's buffers grow with the size; larger ones only cost memory here
 TOLERANCE = 1e-3  # largest difference allowed, relative to the largest eager output
 TORCH_DEVICES = {"sim": "cpu", "cuda": "cuda", "npu": "npu"}
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """The comparison for one batch size, over every call made at that size."""
 
     tokens: int
@@ -34,20 +34,12 @@ class Row:
         return self.max_rel <= TOLERANCE  # False for NaN too
 
 
-def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="auto", metavar="NAME",
-                        help="graph backend (default auto: plain device graphs on sim/cuda, the selector's choice on npu)")
-    parser.add_argument("--device", choices=DEVICES,
-                        help="device graph API (default: npu or cuda when this machine has one, else sim)")
-    parser.add_argument("--sizes", nargs="+", metavar="N",
-                        help=f"capture sizes, space- or comma-separated (default: {' '.join(map(str, DEFAULT_SIZES))})")
-
-
-def run_check(args: argparse.Namespace) -> int:
+def run_check(args: argparse.Namespace, additional_config: Mapping[str, Any]) -> int:
+    """The `check` command, after the CLI has parsed `--additional-config`."""
     sizes = parse_sizes(args.sizes) if args.sizes else DEFAULT_SIZES
     device = args.device or default_device()
     try:
-        header, rows = check(backend=args.backend, device=device, sizes=sizes)
+        header, rows = check(backend=args.backend, device=device, sizes=sizes, additional_config=additional_config)
     except GraphCaptureError as exc:
         print(f"vllm-ascend-graphs check: {exc}")
         return 1
@@ -56,14 +48,21 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def parse_sizes(parts: Iterable[str]) -> tuple[int, ...]:
-    tokens = [token.strip() for part in parts for token in part.split(",") if token.strip()]
-    if not tokens or not all(token.isdigit() and int(token) > 0 for token in tokens):
-        raise invalid("--sizes", " ".join(parts), "positive integers, space- or comma-separated")
-    return tuple(int(token) for token in tokens)
+    from .config import parse_count
+
+    parts = list(parts)
+    tokens = [token for part in parts for token in part.split(",") if token.strip()]
+    allowed = f"positive integers up to {MAX_SIZE}, space- or comma-separated"
+    if not tokens:
+        raise invalid("--sizes", " ".join(parts), allowed)
+    try:
+        return tuple(parse_count("--sizes", token, maximum=MAX_SIZE) for token in tokens)
+    except GraphConfigError:
+        raise invalid("--sizes", " ".join(parts), allowed) from None
 
 
 def default_device() -> str:
-    from ..environment import probe_environment
+    from .environment import probe_environment
 
     found = probe_environment().device
     return found if found in DEVICES else "sim"
@@ -76,17 +75,21 @@ def probe_sizes(sizes: Sequence[int]) -> list[int]:
     return sorted({*ordered, *between, ordered[-1] + 1})
 
 
-def check(*, backend: str = "auto", device: str = "sim", sizes: Sequence[int] = DEFAULT_SIZES) -> tuple[str, list[Row]]:
+def check(*, backend: str | None = None, device: str = "sim", sizes: Sequence[int] = DEFAULT_SIZES,
+          additional_config: Mapping[str, Any] | None = None) -> tuple[str, list[Row]]:
     """Capture the reference decoder and compare; returns a header line and one row per size."""
     import torch
 
-    from .reference_decoder import ReferenceDecoder
+    from .runtime.devices import get_device
+    from .runtime.reference_decoder import ReferenceDecoder
     from .standalone import capture
 
     if device not in TORCH_DEVICES:
         raise GraphConfigError(f"--device: got {device!r}; allowed: {', '.join(DEVICES)}")
+    get_device(device)  # an absent device is a one-line error before any tensor is moved there
     decoder = ReferenceDecoder().to(TORCH_DEVICES[device])
-    runner = capture(decoder, decoder.inputs(2, seed=0), sizes, backend=backend, device=device)
+    runner = capture(decoder, decoder.inputs(2, seed=0), sizes, backend=backend, device=device,
+                     additional_config=additional_config)
     tokens = probe_sizes(sizes)
     worst: dict[int, tuple[float, float]] = {}
     with torch.no_grad():
@@ -99,7 +102,8 @@ def check(*, backend: str = "auto", device: str = "sim", sizes: Sequence[int] = 
             worst[n] = (max(previous[0], max_abs, key=_nan_first), max(previous[1], max_rel, key=_nan_first))
     rows = [Row(n, _path(runner.padded_size(n), n), *worst[n]) for n in tokens]
     captured = sorted(size for size, _ in runner.captured)
-    header = (f"check: backend {backend}, device {device}, mode {runner.mode.name}, "
+    requested = backend or (additional_config or {}).get("graph_backend", "auto")
+    header = (f"check: backend {requested}, device {device}, mode {runner.mode.name}, "
               f"graphs at {captured or 'no sizes (every batch runs eagerly)'}; tolerance {TOLERANCE:g} (relative)")
     return header, rows
 
