@@ -15,7 +15,7 @@ from .errors import GraphCaptureError, GraphConfigError, show
 from .hooks.isolation import PLUGIN_ERRORS, logger, one_line
 from .modes import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
 from .runtime.runner import GraphRunner
-from .selection import select
+from .selection import current_environment, select
 
 # The Ascend backends choose among NPU paths; on these devices "auto" means plain device graphs.
 PLAIN_DEVICES = ("sim", "cuda")
@@ -62,7 +62,8 @@ def capture(
         return GraphRunner(fn, plain_sizes, device=device, mode=mode, **settings).capture(example_inputs)
     if sizes is not None:
         request = GraphRequest.parse(config, cudagraph_mode=mode, capture_sizes=list(sizes))
-    selection = select(request)
+    # No vLLM platform is involved: graphs are captured by the runtime here, on any machine.
+    selection = select(request, environment=current_environment().replace(static_graphs=True))
     chosen, plan = selection.backend, selection.plan
     try:
         compiled = chosen.compile(fn, example_inputs, plan)

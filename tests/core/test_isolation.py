@@ -107,10 +107,10 @@ def test_auto_is_not_offered_as_a_backend_options_key(cpu):
     with pytest.raises(GraphConfigError) as info:
         select({"graph_backend_options": {"auto": {}}}, environment=cpu, model=ModelInfo())
     assert str(info.value) == ("additional_config.graph_backend_options: 'auto' is not a backend here; "
-                               "allowed: aclgraph, eager, xlite")
+                               "allowed: aclgraph, eager, native, xlite")
     with pytest.raises(GraphConfigError) as info:
         select({"graph_backend_options": {"eagr": {}}}, environment=cpu, model=ModelInfo())
-    assert "allowed: aclgraph, eager, xlite" in str(info.value) and "auto" not in str(info.value)
+    assert "allowed: aclgraph, eager, native, xlite" in str(info.value) and "auto" not in str(info.value)
 
 
 def test_a_probe_that_hangs_is_a_refusal_after_the_deadline(builtins_only, cpu, monkeypatch):

@@ -205,7 +205,7 @@ def test_backends_with_bad_class_attributes_fail_alone(builtins_only, attributes
             return [instance]
 
     builtins_only.register(Plugin(), "odd")
-    assert builtins_only.names() == ["aclgraph", "eager", "xlite"]
+    assert builtins_only.names() == ["aclgraph", "eager", "native", "xlite"]
     [entry] = builtins_only.left_out
     assert entry.status == "failed" and words in entry.reason
 
@@ -216,7 +216,7 @@ def test_two_plugins_claiming_one_name_both_lose_it(site, capsys):
     make_distribution(site, "fake-clash", "9.9", {"clash": "fake_clash"},
                       {"fake_clash": BACKEND_MODULE.format(cls="Other", name="other", aliases=("CudaGraph",))})
     registry = BackendRegistry().load()
-    assert registry.names() == ["aclgraph", "eager", "xlite"], "neither is served, and the host goes on"
+    assert registry.names() == ["aclgraph", "eager", "native", "xlite"], "neither is served, and the host goes on"
     assert sorted((e.name, e.status) for e in registry.left_out) == [("cudagraph", "conflict"), ("other", "conflict")]
     for name in ("cudagraph", "other"):
         with pytest.raises(GraphConfigError) as info:

@@ -83,7 +83,8 @@ def test_aclgraph_with_fallback_runs_eagerly_and_logs_why(make_llm, plugin_log, 
     assert [(a["backend"], a["selected"]) for a in decision_of(llm)["trail"]] == [
         ("aclgraph", False), ("native", False), ("eager", True)]
     (line,) = plugin_log(logging.INFO)
-    assert "(aclgraph: no Ascend NPU here (device: cpu); xlite: not requested)" in line
+    assert "(aclgraph: no Ascend NPU here (device: cpu); native: vLLM's cpu platform captures no graphs; " \
+           "xlite: not requested)" in line
     assert greedy_vllm(llm) == transformers_greedy
 
 
