@@ -1,4 +1,4 @@
-"""`--assume KEY=VALUE` and `VLLM_ASCEND_GRAPHS_ASSUME`: plan a deployment from another machine.
+"""`--assume KEY=VALUE` and `ASCEND_GRAPHS_ASSUME`: plan a deployment from another machine.
 
 An assumption replaces a probed fact about the environment or the model. Each key has one parser,
 so an unknown key or a bad value is an error that lists what is allowed.
@@ -17,7 +17,7 @@ from .environment import DEVICES, SOCS, Environment
 from .errors import GraphConfigError, did_you_mean, invalid, show
 from .models import ModelInfo
 
-ENV_VAR = "VLLM_ASCEND_GRAPHS_ASSUME"
+ENV_VAR = "ASCEND_GRAPHS_ASSUME"
 ABSENT = "absent"
 ASSUMED = "assumed"
 

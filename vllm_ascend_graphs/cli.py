@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         "list", parents=[common], help="every backend, where it comes from, and whether it can serve here",
         description="Every backend, where it comes from, and whether it can serve here. Exit code 1 when a "
                     "plugin failed to load or clashes with another (for CI); plugins left out by "
-                    "VLLM_ASCEND_GRAPHS_PLUGINS are listed as disabled and do not count.",
+                    "ASCEND_GRAPHS_PLUGINS are listed as disabled and do not count.",
     )
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     _add_assume(listing)

@@ -150,7 +150,7 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
             return None
         return (f"architecture {show(self.architecture)} is not one this package knows: it is planned as family "
                 f"'other' with {self.attention_backend} ({self.attention_support.name}); if its attention "
-                "supports full graphs less, say so with --assume attention=LEVEL (or VLLM_ASCEND_GRAPHS_ASSUME)")
+                "supports full graphs less, say so with --assume attention=LEVEL (or ASCEND_GRAPHS_ASSUME)")
 
     def describe(self) -> str:
         traits = [t for t, on in (("MoE", self.moe), ("vision", self.vision), ("encoder-decoder", self.encoder_decoder)) if on]

@@ -70,7 +70,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
 
 
 def current_environment(assumptions: Assumptions | None = None) -> Environment:
-    """The probed environment with `VLLM_ASCEND_GRAPHS_ASSUME` and then `assumptions` applied."""
+    """The probed environment with `ASCEND_GRAPHS_ASSUME` and then `assumptions` applied."""
     merged = Assumptions.from_environ().merged(assumptions or Assumptions())
     return merged.apply_to_environment(probe_environment())
 

@@ -41,7 +41,7 @@ class Case:
 
     @property
     def assume(self) -> str:
-        """`--assume` / `VLLM_ASCEND_GRAPHS_ASSUME`: the machine, and the parallel sizes vLLM is given."""
+        """`--assume` / `ASCEND_GRAPHS_ASSUME`: the machine, and the parallel sizes vLLM is given."""
         facts = {
             "device": "npu", "soc": self.soc, "xlite": XLITE_VERSION if self.xlite_installed else "absent",
             "tp": self.engine.get("tensor_parallel_size", 1), "pp": self.engine.get("pipeline_parallel_size", 1),

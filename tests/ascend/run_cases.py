@@ -73,7 +73,7 @@ def _reap(running: dict[int, str]) -> int:
 def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
     import standins
 
-    os.environ["VLLM_ASCEND_GRAPHS_ASSUME"] = case.assume
+    os.environ["ASCEND_GRAPHS_ASSUME"] = case.assume
     os.environ.pop("ASCEND_LAUNCH_BLOCKING", None)
     if case.launch_blocking:
         os.environ["ASCEND_LAUNCH_BLOCKING"] = "1"

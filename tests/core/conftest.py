@@ -10,8 +10,8 @@ from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
 
 @pytest.fixture(autouse=True)
 def builtins_only(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("VLLM_ASCEND_GRAPHS_ASSUME", raising=False)
-    monkeypatch.delenv("VLLM_ASCEND_GRAPHS_PLUGINS", raising=False)
+    monkeypatch.delenv("ASCEND_GRAPHS_ASSUME", raising=False)
+    monkeypatch.delenv("ASCEND_GRAPHS_PLUGINS", raising=False)
     registry = BackendRegistry(entry_points=[]).load()
     reset_registry(registry)
     yield registry

@@ -144,7 +144,7 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback():
     os.close(read_end)
     try:
         done = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "list"], stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""},
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "ASCEND_GRAPHS_PLUGINS": ""},
                               timeout=60)
     finally:
         os.close(write_end)
@@ -153,7 +153,7 @@ def test_a_reader_that_closes_the_pipe_gets_no_traceback():
 
 def test_a_head_reading_one_line_gets_no_traceback():
     done = subprocess.run(f"{sys.executable} -m vllm_ascend_graphs list | head -1", shell=True, capture_output=True,
-                          text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""}, timeout=60)
+                          text=True, env={**os.environ, "ASCEND_GRAPHS_PLUGINS": ""}, timeout=60)
     assert done.stdout.startswith("Environment: ") and done.stderr == ""
 
 
@@ -194,7 +194,7 @@ def test_list_shows_plugins_left_out_by_the_allow_list_as_disabled(capsys, monke
     code, out, _ = run(capsys, "list", "--json")
     rows = {row["name"]: row for row in json.loads(out)["backends"]}
     assert code == 0, "a disabled plugin is no failure"
-    assert rows["acme"]["status"] == "disabled: not in VLLM_ASCEND_GRAPHS_PLUGINS=''"
+    assert rows["acme"]["status"] == "disabled: not in ASCEND_GRAPHS_PLUGINS=''"
     assert rows["acme"]["origin"] == "acme-graphs 1.0 (entry point 'acme')" and rows["acme"]["can_serve"] is False
 
 
@@ -209,14 +209,14 @@ def test_import_and_list_import_no_torch():
         "heavy = sorted(m for m in ('torch', 'torch_npu', 'vllm', 'xlite') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    env = {**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""}
+    env = {**os.environ, "ASCEND_GRAPHS_PLUGINS": ""}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
 
 
 def test_module_entry_point_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "explain", "--json"],
-                            capture_output=True, text=True, env={**os.environ, "VLLM_ASCEND_GRAPHS_PLUGINS": ""})
+                            capture_output=True, text=True, env={**os.environ, "ASCEND_GRAPHS_PLUGINS": ""})
     assert result.returncode == 0 and json.loads(result.stdout)["backend"] in ("eager", "aclgraph")
 
 

@@ -33,11 +33,11 @@ def test_later_assumptions_win_and_model_keys_apply_to_the_model():
 
 
 def test_assumptions_from_the_environment_variable(monkeypatch):
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "device=npu,pcp=2")
+    monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", "device=npu,pcp=2")
     env = Assumptions.from_environ().apply_to_environment(Environment())
     assert env.context_parallel and env.device == "npu"
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "devcie=npu")
-    with pytest.raises(GraphConfigError, match=r"^VLLM_ASCEND_GRAPHS_ASSUME: unknown key 'devcie'; did you mean 'device'"):
+    monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", "devcie=npu")
+    with pytest.raises(GraphConfigError, match=r"^ASCEND_GRAPHS_ASSUME: unknown key 'devcie'; did you mean 'device'"):
         Assumptions.from_environ()
 
 

@@ -114,14 +114,14 @@ def test_auto_is_not_offered_as_a_backend_options_key(cpu):
 
 
 def test_a_probe_that_hangs_is_a_refusal_after_the_deadline(builtins_only, cpu, monkeypatch):
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT", "0.2")
+    monkeypatch.setenv("ASCEND_GRAPHS_PROBE_TIMEOUT", "0.2")
     register(builtins_only, probe=lambda: time.sleep(3))
     start = time.monotonic()
     selection = select({"graph_backend": "flaky"}, environment=cpu, model=ModelInfo())
     first = time.monotonic() - start
     assert selection.plan.backend == "eager"
     assert selection.trail[0].reason == (
-        "it did not answer within 0.2 s (VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT), so it counts as refusing; "
+        "it did not answer within 0.2 s (ASCEND_GRAPHS_PROBE_TIMEOUT), so it counts as refusing; "
         "plugin flaky-plugin")
     start = time.monotonic()
     again = select({"graph_backend": "flaky"}, environment=cpu, model=ModelInfo())
@@ -131,9 +131,9 @@ def test_a_probe_that_hangs_is_a_refusal_after_the_deadline(builtins_only, cpu, 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "1" * 400])
 def test_a_bad_probe_deadline_is_a_config_error(builtins_only, cpu, monkeypatch, value):
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT", value)
+    monkeypatch.setenv("ASCEND_GRAPHS_PROBE_TIMEOUT", value)
     register(builtins_only)
-    with pytest.raises(GraphConfigError, match="VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT: got .*; allowed: a positive number"):
+    with pytest.raises(GraphConfigError, match="ASCEND_GRAPHS_PROBE_TIMEOUT: got .*; allowed: a positive number"):
         select({"graph_backend": "flaky"}, environment=cpu, model=ModelInfo())
 
 

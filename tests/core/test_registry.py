@@ -52,7 +52,7 @@ def make_distribution(root: Path, dist: str, version: str, entry_points: dict[st
 def site(tmp_path, monkeypatch):
     """A folder on sys.path holding fake distributions, and an allow-list naming only them."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "cudagraph,broken,raising,weird,clash")
+    monkeypatch.setenv("ASCEND_GRAPHS_PLUGINS", "cudagraph,broken,raising,weird,clash")
     yield tmp_path
     for module in [m for m in sys.modules if m.startswith("fake_")]:
         del sys.modules[module]  # each test writes its own version of these modules
@@ -124,7 +124,7 @@ def test_system_exit_at_import_is_a_failed_plugin(site, monkeypatch):
                       {"fake_quitter": "import sys\nsys.exit('no licence')\n"})
     make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
                       {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "quitter,cudagraph")
+    monkeypatch.setenv("ASCEND_GRAPHS_PLUGINS", "quitter,cudagraph")
     registry = BackendRegistry().load()
     assert "cudagraph" in registry.names()
     [entry] = registry.left_out
@@ -145,7 +145,7 @@ def test_what_a_plugin_prints_while_loading_goes_to_stderr(site, monkeypatch, ca
                               return [Cuda()]
                           """,
                        "fake_cudagraph_base": BACKEND_MODULE.format(cls="Cuda", name="chatty", aliases=())})
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "chatty")
+    monkeypatch.setenv("ASCEND_GRAPHS_PLUGINS", "chatty")
     registry = BackendRegistry().load()
     out, err = capsys.readouterr()
     assert "chatty" in registry.names()
@@ -177,7 +177,7 @@ def test_a_backend_without_a_name_fails_alone(site, monkeypatch):
     make_distribution(site, "fake-nameless", "0.6", {"nameless": "fake_nameless"},
                       {"fake_nameless": NAMELESS,
                        "fake_cudagraph_base": BACKEND_MODULE.format(cls="Cuda", name="sibling", aliases=())})
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "nameless")
+    monkeypatch.setenv("ASCEND_GRAPHS_PLUGINS", "nameless")
     registry = BackendRegistry().load()
     assert "sibling" in registry.names(), "the plugin's other backend is served"
     [entry] = registry.left_out
@@ -224,7 +224,7 @@ def test_two_plugins_claiming_one_name_both_lose_it(site, capsys):
         message = str(info.value)
         assert "\n" not in message
         assert "the name 'cudagraph' is claimed by backend 'cudagraph' from fake-cudagraph 1.2" in message
-        assert "backend 'other' from fake-clash 9.9" in message and "VLLM_ASCEND_GRAPHS_PLUGINS" in message
+        assert "backend 'other' from fake-clash 9.9" in message and "ASCEND_GRAPHS_PLUGINS" in message
     assert select(None, environment=Environment(), model=ModelInfo(), registry=registry).plan.backend == "eager"
     reset_registry(registry)
     assert main(["list", "--json"]) == 1, "a clash fails CI"
@@ -250,7 +250,7 @@ def test_a_builtin_name_cannot_be_taken(site):
 def test_allow_list(site, monkeypatch, caplog):
     make_distribution(site, "fake-cudagraph", "1.2", {"cudagraph": "fake_cudagraph"},
                       {"fake_cudagraph": BACKEND_MODULE.format(cls="Cuda", name="cudagraph", aliases=())})
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "")
+    monkeypatch.setenv("ASCEND_GRAPHS_PLUGINS", "")
     registry = BackendRegistry().load()
     assert "cudagraph" not in registry.names()
     assert [(e.name, e.status) for e in registry.left_out] == [("cudagraph", "disabled")]
@@ -258,16 +258,16 @@ def test_allow_list(site, monkeypatch, caplog):
         registry.get("cudagraph")
     assert str(info.value) == (
         "additional_config.graph_backend: backend 'cudagraph' comes from plugin fake-cudagraph 1.2 (entry point "
-        "'cudagraph'), which is disabled (not in VLLM_ASCEND_GRAPHS_PLUGINS=''); allowed: add 'cudagraph' to "
-        "VLLM_ASCEND_GRAPHS_PLUGINS")
-    with pytest.raises(GraphConfigError, match=r"\(installed but not in VLLM_ASCEND_GRAPHS_PLUGINS: cudagraph\)"):
+        "'cudagraph'), which is disabled (not in ASCEND_GRAPHS_PLUGINS=''); allowed: add 'cudagraph' to "
+        "ASCEND_GRAPHS_PLUGINS")
+    with pytest.raises(GraphConfigError, match=r"\(installed but not in ASCEND_GRAPHS_PLUGINS: cudagraph\)"):
         registry.get("cudagrap")
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_PLUGINS", "something-else, CUDAGRAPH")
+    monkeypatch.setenv("ASCEND_GRAPHS_PLUGINS", "something-else, CUDAGRAPH")
     with caplog.at_level(logging.WARNING, logger="vllm_ascend_graphs"):
         registry = BackendRegistry().load()
     assert "cudagraph" in registry.names() and not registry.left_out
     assert [r.getMessage() for r in caplog.records] == [
-        "VLLM_ASCEND_GRAPHS_PLUGINS names 'something-else', which no installed plugin provides "
+        "ASCEND_GRAPHS_PLUGINS names 'something-else', which no installed plugin provides "
         "(installed entry points: cudagraph)"]
 
 
@@ -392,7 +392,7 @@ def test_list_json_stays_parseable_when_an_installed_plugin_prints_and_exits(sit
                                       + BACKEND_MODULE.format(cls="Chatty", name="chatty", aliases=())})
     make_distribution(site, "fake-quitter", "0.4", {"quitter": "fake_quitter"},
                       {"fake_quitter": "import sys\nsys.exit(7)\n"})
-    env = {**os.environ, "PYTHONPATH": str(site), "VLLM_ASCEND_GRAPHS_PLUGINS": "chatty,quitter"}
+    env = {**os.environ, "PYTHONPATH": str(site), "ASCEND_GRAPHS_PLUGINS": "chatty,quitter"}
     done = subprocess.run([sys.executable, "-m", "vllm_ascend_graphs", "list", "--json"], capture_output=True,
                           text=True, env=env, timeout=60)
     rows = {row["name"]: row for row in json.loads(done.stdout)["backends"]}

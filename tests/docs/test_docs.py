@@ -33,10 +33,10 @@ def blocks():
 def test_doc_block(lang, code, reason, tmp_path):
     if reason:
         pytest.skip(reason)
-    if "VLLM_ASCEND_GRAPHS_DOCS_TMP" in os.environ:
+    if "ASCEND_GRAPHS_DOCS_TMP" in os.environ:
         pytest.skip("already inside a docs block: never recurse")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_ASCEND_GRAPHS_DOCS_TMP": str(tmp_path)}
+           "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "ASCEND_GRAPHS_DOCS_TMP": str(tmp_path)}
     if lang == "python":
         script = tmp_path / "block.py"
         script.write_text(code)

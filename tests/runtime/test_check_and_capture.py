@@ -27,14 +27,14 @@ def test_capture_on_the_sim_device_serves_the_function_by_replay(decoder):
 
 
 def test_capture_with_auto_here_serves_eagerly_when_the_selector_picks_eager(decoder, monkeypatch):
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "device=cpu")
+    monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", "device=cpu")
     runner = vllm_ascend_graphs.capture(decoder, decoder.inputs(2, seed=0), sizes=[1, 4])
     assert runner.graphs is None and not runner.captured
     assert_parity(runner, decoder, [1, 3])
 
 
 def test_capture_with_a_backend_that_cannot_serve_here_says_why(decoder, monkeypatch):
-    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "device=cpu")
+    monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", "device=cpu")
     with pytest.raises(BackendUnavailableError, match="backend 'aclgraph' cannot serve here: no Ascend NPU here"):
         vllm_ascend_graphs.capture(decoder, decoder.inputs(2, seed=0), sizes=[1], backend="aclgraph")
 

@@ -59,8 +59,8 @@ def registry(installed):
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
     """A fresh process with every installed plugin allowed and a CPU machine assumed."""
-    env = {key: value for key, value in os.environ.items() if key != "VLLM_ASCEND_GRAPHS_PLUGINS"}
-    env["VLLM_ASCEND_GRAPHS_ASSUME"] = "device=cpu"
+    env = {key: value for key, value in os.environ.items() if key != "ASCEND_GRAPHS_PLUGINS"}
+    env["ASCEND_GRAPHS_ASSUME"] = "device=cpu"
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
 

@@ -129,3 +129,41 @@ def test_run_time_internals():
         assert list(inspect.signature(getattr(platform, hook)).parameters) == [], hook  # bound classmethods
     assert adapter.platform_device_type() == "cpu"
     assert adapter.current_vllm_config() is None and adapter.forward_state() is None  # outside any model run
+
+
+def our_variables() -> set[str]:
+    """Every environment variable name written in the package's source."""
+    import re
+    from pathlib import Path
+
+    import vllm_ascend_graphs
+
+    root = Path(vllm_ascend_graphs.__file__).parent
+    return {name for path in root.rglob("*.py")
+            for name in re.findall(r"[\"'`]((?:VLLM_)?ASCEND_GRAPHS_[A-Z_]+)[\"'`]", path.read_text(encoding="utf-8"))}
+
+
+def vllm_environ_check():
+    """vLLM's check for unknown `VLLM_*` variables (0.23 has it in vllm.envs, 0.32 on the platform)."""
+    import vllm.envs
+
+    if hasattr(vllm.envs, "validate_environ"):
+        return vllm.envs.validate_environ
+    from vllm.platforms import current_platform
+
+    return current_platform.validate_environ
+
+
+def test_our_environment_variables_pass_vllms_strict_check(monkeypatch):
+    from vllm_ascend_graphs.assumptions import ENV_VAR
+    from vllm_ascend_graphs.hooks.isolation import PROBE_TIMEOUT_VAR
+    from vllm_ascend_graphs.hooks.registry import ALLOW_LIST_VAR
+
+    assert our_variables() == {ENV_VAR, ALLOW_LIST_VAR, PROBE_TIMEOUT_VAR}
+    check = vllm_environ_check()
+    for name in our_variables():
+        monkeypatch.setenv(name, "1")
+    check(True)  # hard_fail, as with fail_on_environ_validation=True
+    monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "device=npu")  # the old name: vLLM refuses it
+    with pytest.raises(ValueError, match="Unknown vLLM environment variable detected: VLLM_ASCEND_GRAPHS_ASSUME"):
+        check(True)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import threading
 
 PLUGIN_ERRORS = (Exception, SystemExit)  # what plugin code may raise without taking the host down
-PROBE_TIMEOUT_VAR = "VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT"
+PROBE_TIMEOUT_VAR = "ASCEND_GRAPHS_PROBE_TIMEOUT"
 DEFAULT_PROBE_TIMEOUT = 5.0  # seconds
 REASON_CHARACTERS = 300  # an exception's text in a reason is cut to this
 
@@ -60,7 +60,7 @@ def output_to_stderr() -> Iterator[None]:
 
 
 def probe_timeout() -> float:
-    """The probe deadline in seconds: `VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT`, else 5."""
+    """The probe deadline in seconds: `ASCEND_GRAPHS_PROBE_TIMEOUT`, else 5."""
     text = os.environ.get(PROBE_TIMEOUT_VAR, "").strip()
     if not text:
         return DEFAULT_PROBE_TIMEOUT

@@ -6,7 +6,7 @@ its origin and the reason, and the host goes on with the rest: an import that fa
 or other class attributes are missing or bad, or a name another backend claims too. Builtins
 keep their names: a plugin backend that claims one is left out. Two plugin backends that claim
 one name both lose it, and asking for it is an error naming both. Entry points left out by
-`VLLM_ASCEND_GRAPHS_PLUGINS` are listed as disabled.
+`ASCEND_GRAPHS_PLUGINS` are listed as disabled.
 
 The registry also calls backends for the selector (`probe`, `plan`, `validate_options`), so that
 a backend failing there is a refusal with a reason, never a crash; see `isolation`.
@@ -34,7 +34,7 @@ from . import specs
 from .isolation import PLUGIN_ERRORS, PROBE_TIMEOUT_VAR, Deadlines, PluginError, logger, one_line, output_to_stderr, \
     probe_timeout
 
-ALLOW_LIST_VAR = "VLLM_ASCEND_GRAPHS_PLUGINS"
+ALLOW_LIST_VAR = "ASCEND_GRAPHS_PLUGINS"
 FAILED, CONFLICT, DISABLED = "failed", "conflict", "disabled"
 
 
@@ -173,7 +173,7 @@ class BackendRegistry:
     def probe(self, backend: GraphBackend, request: GraphRequest, environment: Environment,
               model: ModelInfo) -> Probe:
         """`backend.probe(...)`, or a refusal saying what went wrong: an exception, a value that is not a
-        `Probe`, or, for a plugin's backend, no answer within `VLLM_ASCEND_GRAPHS_PROBE_TIMEOUT` seconds.
+        `Probe`, or, for a plugin's backend, no answer within `ASCEND_GRAPHS_PROBE_TIMEOUT` seconds.
         A `GraphConfigError` is bad input and reaches the caller."""
         origin = self._origin_of(backend)
         try:
