@@ -16,7 +16,6 @@ import importlib.machinery
 import importlib.util
 import os
 import re
-from pathlib import Path
 from typing import NamedTuple
 
 from . import distributions, shared_libraries
@@ -161,16 +160,17 @@ def xlite_readiness(version: str) -> str | None:
     spec = importlib.util.find_spec("xlite")  # a top-level name: found, not imported
     if spec is None or not spec.submodule_search_locations:
         return f"xlite {version} is installed but its package cannot be found (reinstall it)"
-    package = Path(next(iter(spec.submodule_search_locations))).resolve()
+    package = os.path.realpath(next(iter(spec.submodule_search_locations)))
     extension = next((path for suffix in importlib.machinery.EXTENSION_SUFFIXES
-                      for path in sorted(package.glob(f"_C{suffix}"))), None)
+                      for path in sorted(glob.glob(os.path.join(glob.escape(package), f"_C{suffix}")))), None)
     if extension is None:
         return (f"xlite {version} is installed but its native library xlite._C is missing from {package} "
                 "(a wheel for another Python or platform?); reinstall it with `pip install --pre xlite`")
     try:
         missing = shared_libraries.missing_libraries(extension, package)
     except (OSError, ValueError) as exc:
-        return f"xlite {version} is installed but its native library {extension.name} cannot be read: {_first_line(exc)}"
+        return (f"xlite {version} is installed but its native library {os.path.basename(extension)} cannot be read: "
+                f"{_first_line(exc)}")
     if missing:
         return (f"xlite {version} is installed but not ready: xlite._C needs {', '.join(missing)}, which the "
                 "dynamic loader cannot find (install CANN and source its set_env.sh, or add its lib64 to "

@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import glob
 import os
-import platform
 import struct
 from collections.abc import Iterable
-from pathlib import Path
+from typing import Union
+
+StrPath = Union[str, "os.PathLike[str]"]  # os.path, not pathlib: this runs in every first decision
 
 DT_NEEDED, DT_RPATH, DT_RUNPATH = 1, 15, 29
 SHT_DYNAMIC = 6
 LD_SO_CONF = "/etc/ld.so.conf"
 
 
-def missing_libraries(extension: Path, package: Path) -> list[str]:
+def missing_libraries(extension: StrPath, package: StrPath) -> list[str]:
     """The libraries `extension` needs, directly or through libraries inside `package`, that are
     in none of the directories the dynamic loader searches; in the order they are first needed."""
     system_dirs = [*_split(os.environ.get("LD_LIBRARY_PATH", "")), *configured_dirs(), *default_dirs()]
     missing: list[str] = []
     seen: set[str] = set()
-    pending = [extension]
+    inside = os.path.realpath(package) + os.sep
+    pending = [os.fspath(extension)]
     while pending:
         current = pending.pop(0)
         needed, search = dynamic_section(current)
@@ -38,12 +40,12 @@ def missing_libraries(extension: Path, package: Path) -> list[str]:
             found = _find(name, [*search, *system_dirs])
             if found is None:
                 missing.append(name)
-            elif package in found.resolve().parents:
+            elif os.path.realpath(found).startswith(inside):
                 pending.append(found)
     return missing
 
 
-def dynamic_section(path: Path) -> tuple[list[str], list[str]]:
+def dynamic_section(path: StrPath) -> tuple[list[str], list[str]]:
     """(`DT_NEEDED` names, `DT_RPATH` + `DT_RUNPATH` directories with `$ORIGIN` expanded) of an ELF file.
 
     Raises `ValueError` for a file that is not a well-formed ELF file.
@@ -54,14 +56,14 @@ def dynamic_section(path: Path) -> tuple[list[str], list[str]]:
         raise ValueError(f"{path} is not a well-formed ELF file ({exc})") from exc
     text = {value: strings[value:strings.index(b"\0", value)].decode() for tag, value in entries
             if tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH)}
-    origin = str(path.resolve().parent)
+    origin = os.path.dirname(os.path.realpath(path))
     needed = [text[value] for tag, value in entries if tag == DT_NEEDED]
     search = [directory.replace("$ORIGIN", origin).replace("${ORIGIN}", origin)
               for tag, value in entries if tag in (DT_RPATH, DT_RUNPATH) for directory in _split(text[value])]
     return needed, search
 
 
-def _dynamic_entries(path: Path) -> tuple[list[tuple[int, int]], bytes]:
+def _dynamic_entries(path: StrPath) -> tuple[list[tuple[int, int]], bytes]:
     """The (tag, value) entries of the dynamic section and the string table they point into."""
     with open(path, "rb") as fh:
         ident = fh.read(16)
@@ -94,7 +96,8 @@ def configured_dirs(conf: str = LD_SO_CONF) -> list[str]:
     """The directories of `/etc/ld.so.conf` and the files it includes (what `ld.so.cache` indexes)."""
     directories: list[str] = []
     try:
-        lines = Path(conf).read_text(encoding="utf-8", errors="replace").splitlines()
+        with open(conf, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
     except OSError:
         return directories
     for line in (line.split("#", 1)[0].strip() for line in lines):
@@ -109,14 +112,14 @@ def configured_dirs(conf: str = LD_SO_CONF) -> list[str]:
 
 def default_dirs() -> list[str]:
     """The loader's built-in directories, with the multiarch ones of Debian-style systems."""
-    triplet = f"{platform.machine()}-linux-gnu"
+    triplet = f"{os.uname().machine}-linux-gnu"
     return ["/lib", "/usr/lib", "/lib64", "/usr/lib64", f"/lib/{triplet}", f"/usr/lib/{triplet}"]
 
 
-def _find(name: str, directories: Iterable[str]) -> Path | None:
+def _find(name: str, directories: Iterable[str]) -> str | None:
     for directory in directories:
-        candidate = Path(directory) / name
-        if candidate.is_file():
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
             return candidate
     return None
 
