@@ -51,29 +51,30 @@ MULTIPROCESS_SCRIPT = textwrap.dedent("""
         llm = LLM(model=sys.argv[1], dtype="float32", max_model_len=128, kv_cache_memory_bytes=32 << 20,
                   enforce_eager=True, additional_config={"graph_backend": "auto"})
         front = llm.llm_engine.vllm_config.compilation_config
-        print("FRONT", json.dumps({"pid": os.getpid(), "mode": front.cudagraph_mode.name,
-                                   "backend": decision_of(llm)["backend"]}))
-        print("WORKERS", json.dumps(llm.collective_rpc(graph_settings)))
-        print("TEXT", llm.generate("Hello", use_tqdm=False)[0].outputs[0].text != "")
+        seen = {"front": {"pid": os.getpid(), "mode": front.cudagraph_mode.name, "backend": decision_of(llm)["backend"]},
+                "workers": llm.collective_rpc(graph_settings),
+                "text": llm.generate("Hello", use_tqdm=False)[0].outputs[0].text != ""}
+        with open(sys.argv[2], "w") as fh:  # not stdout, which the engine's processes share
+            json.dump(seen, fh)
 """)
 
 
 def test_multiprocess_engine_loads_the_plugin_in_every_process(tiny_model, tmp_path):
     """Every process registers the plugin, only the front end decides, and every process ends with
-    the same settings. Read from what the script prints and from message texts, never from vLLM's log
+    the same settings. Read from the file the script writes and from message texts, never from vLLM's log
     prefixes, which differ between vLLM versions."""
     script = tmp_path / "mp.py"
     script.write_text(MULTIPROCESS_SCRIPT)
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1", "VLLM_LOGGING_LEVEL": "DEBUG",
            "VLLM_ALLOW_INSECURE_SERIALIZATION": "1"}  # collective_rpc sends a function to the workers
-    result = subprocess.run([sys.executable, str(script), tiny_model], capture_output=True, text=True, env=env,
-                            timeout=300)
+    seen = tmp_path / "seen.json"
+    result = subprocess.run([sys.executable, str(script), tiny_model, str(seen)], capture_output=True, text=True,
+                            env=env, timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
-    printed = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines()
-               if line.startswith(("FRONT ", "WORKERS ", "TEXT "))}
-    front, workers = json.loads(printed["FRONT"]), json.loads(printed["WORKERS"])
-    assert front == {"pid": front["pid"], "mode": "NONE", "backend": "eager"} and printed["TEXT"] == "True"
+    seen = json.loads(seen.read_text())
+    front, workers = seen["front"], seen["workers"]
+    assert front == {"pid": front["pid"], "mode": "NONE", "backend": "eager"} and seen["text"] is True
     assert workers and all(w["pid"] != front["pid"] for w in workers)  # the workers are other processes ...
     assert all((w["mode"], w["sizes"], w["backend"], w["recorded_mode"]) == ("NONE", [], "eager", "NONE")
                for w in workers)  # ... that hold the front end's settings and record
