@@ -134,6 +134,7 @@ class Assumptions(NamedTuple):
             changes["npugraph_ex"] = changes["torch_npu"] is not None
         if "xlite" in changes:
             changes["xlite_error"] = None
+            changes["xlite_unchecked"] = False
         if not changes:
             return env
         return env.replace(**changes, assumed=env.assumed | set(self.environment) | (set(changes) & {"torch_npu"}))

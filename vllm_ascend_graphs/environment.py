@@ -36,6 +36,7 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     cann: str | None = None
     xlite: str | None = None
     xlite_error: str | None = None  # why an installed xlite cannot run here
+    xlite_unchecked: bool = False  # an installed xlite whose files are read when first asked: xlite_problem
     npugraph_ex: bool = False
     torchair: bool = False
     vllm_ascend: str | None = None
@@ -49,6 +50,14 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     spec_tokens: int = 0
     launch_blocking: bool = False
     assumed: frozenset[str] = frozenset()  # keys set by --assume, not probed
+
+    @property
+    def xlite_problem(self) -> str | None:
+        """Why the xlite here cannot run, or None. The probe leaves an installed xlite's files unread
+        until the xlite backend asks: most decisions never do, and need not pay for reading them."""
+        if self.xlite_unchecked and self.xlite_error is None:
+            return xlite_readiness(self.xlite)
+        return self.xlite_error
 
     @property
     def captures_graphs(self) -> bool:
@@ -92,7 +101,7 @@ def probe_environment() -> Environment:
         torch_npu=distributions.version("torch-npu"),
         cann=_cann_version(),
         xlite=xlite,
-        xlite_error=xlite_readiness(xlite) if xlite else None,
+        xlite_unchecked=xlite is not None,
         vllm_ascend=distributions.version("vllm-ascend"),
         launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
     )
@@ -143,7 +152,7 @@ def _probe_npu_stack(env: Environment) -> Environment:
             changes["torchair"] = importlib.util.find_spec("torchair") is not None
         except (ImportError, RuntimeError, OSError, AttributeError) as exc:
             changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {_first_line(exc)}"
-    if env.xlite is not None and env.xlite_error is None:
+    if env.xlite is not None and env.xlite_problem is None:
         try:
             importlib.import_module("xlite._C")
         except (ImportError, RuntimeError, OSError) as exc:
@@ -151,7 +160,8 @@ def _probe_npu_stack(env: Environment) -> Environment:
     return env.replace(**changes)
 
 
-def xlite_readiness(version: str) -> str | None:
+@functools.cache
+def xlite_readiness(version: str | None) -> str | None:
     """Why the installed xlite cannot run here, or None; reads files only, imports nothing.
 
     `import xlite` succeeds anywhere (it reads only its version); what needs an NPU machine is

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import real_packages
+from vllm_ascend_graphs.assumptions import Assumptions
 from vllm_ascend_graphs import shared_libraries
 from vllm_ascend_graphs.backends.xlite import XliteBackend
 from vllm_ascend_graphs.config import GraphRequest
@@ -36,6 +37,14 @@ def test_the_real_extension_links_torch_and_bundled_libraries(package):
     needed, search = shared_libraries.dynamic_section(extension)
     assert {"libxlite.so", "libtorch.so", "libc10.so"} <= set(needed)
     assert str(package) in search and str(package / "lib") in search, "$ORIGIN is expanded"
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness():
+    """The readiness check is cached per process; these tests change what it reads."""
+    xlite_readiness.cache_clear()
+    yield
+    xlite_readiness.cache_clear()
 
 
 def test_without_cann_the_installed_xlite_is_not_ready_and_the_reason_names_the_libraries(monkeypatch):
@@ -75,17 +84,21 @@ def test_a_native_library_that_is_not_elf_is_a_clear_error(tmp_path):
 
 def test_the_environment_probe_records_the_reason_and_the_xlite_backend_refuses_with_it():
     probed = probe_environment.__wrapped__()  # uncached: this machine, as it is now
-    assert probed.xlite == real_packages.XLITE_VERSION and "libascendcl.so" in probed.xlite_error
+    assert probed.xlite == real_packages.XLITE_VERSION and probed.xlite_unchecked and probed.xlite_error is None
+    assert "libascendcl.so" in probed.xlite_problem  # read from its files when first asked
     npu = Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True, xlite=probed.xlite,
-                      xlite_error=probed.xlite_error)
+                      xlite_unchecked=True)
     request = GraphRequest.parse({"xlite_graph_config": {"enabled": True}})
-    probe = XliteBackend().probe(request, npu, ModelInfo.from_architecture("Qwen3ForCausalLM"))
-    assert not probe.can_serve and probe.reason == probed.xlite_error
+    qwen = ModelInfo.from_architecture("Qwen3ForCausalLM")
+    probe = XliteBackend().probe(request, npu, qwen)
+    assert not probe.can_serve and probe.reason == probed.xlite_problem
+    planned = Assumptions.parse([f"xlite={probed.xlite}"]).apply_to_environment(npu)
+    assert XliteBackend().probe(request, planned, qwen).can_serve, "--assume xlite=VERSION plans around it"
 
 
 def test_the_probe_imports_neither_xlite_nor_torch():
     code = ("import sys; from vllm_ascend_graphs.environment import probe_environment; "
-            "env = probe_environment(); assert env.xlite_error, env; "
+            "env = probe_environment(); assert env.xlite_problem, env; "
             "print(sorted(name for name in ('torch', 'xlite', 'xlite._C') if name in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

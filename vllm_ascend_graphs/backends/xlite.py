@@ -43,8 +43,8 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
             return Probe.refuse("not requested (XliteGraph is optional: set xlite_graph_config.enabled)")
         if environment.xlite is None:
             return Probe.refuse(f"xlite is not installed: {INSTALL_HINT}")
-        if environment.xlite_error:
-            return Probe.refuse(environment.xlite_error)
+        if environment.xlite_problem:
+            return Probe.refuse(environment.xlite_problem)
         refusal = graph_path_refusal(request, environment)
         if refusal:
             return Probe.refuse(refusal)
