@@ -1,13 +1,13 @@
-"""Mutation testing of the decision layer with mutmut, one file at a time, and a score table per file.
+"""Mutation testing of the decision layer with mutmut, and a score table per file.
 
 `make mutation` runs it; CI does not. The files and the tests come from `[tool.mutmut]` in
-pyproject.toml. mutmut keeps its results in `mutants/` and reuses them for functions that did
-not change, so a second run only tests what changed.
+pyproject.toml. mutmut keeps its results in `mutants/` and, run on every file, tests again only
+the mutants of functions that changed since; files named here are tested afresh, one at a time.
 
-    python scripts/mutation.py                 # run every file, then print the table
-    python scripts/mutation.py --table-only    # print the table of the last run
-    python scripts/mutation.py --survivors     # also list the mutants that survived
-    python scripts/mutation.py --max-children 1 vllm_ascend_graphs/modes.py
+    python scripts/mutation.py                 # every file (what changed), then the table
+    python scripts/mutation.py vllm_ascend_graphs/modes.py   # that file afresh, then the table
+    python scripts/mutation.py --table-only    # the table of the last run
+    python scripts/mutation.py --survivors     # also list the mutants that were not killed
 
 The score is killed / mutants: a mutant no test reaches ("no tests") counts as not killed.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -41,14 +42,16 @@ def module_of(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-def run(path: str, max_children: int) -> None:
-    """mutmut on one file's mutants (its names start with the file's module)."""
+def run(path: str | None, max_children: int) -> None:
+    """mutmut on every configured file, or afresh on one file's mutants (their names start with its module)."""
     mutmut = Path(sys.executable).with_name("mutmut")
-    command = [str(mutmut), "run", "--max-children", str(max_children), f"{module_of(path)}.*"]
-    print(f"mutmut: {path}", flush=True)
+    command = [str(mutmut), "run", "--max-children", str(max_children)]
+    if path is not None:
+        command.append(f"{module_of(path)}.*")
+    print(f"mutmut: {path or 'every file'}", flush=True)
     result = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
-        sys.exit(f"mutmut failed on {path} (exit {result.returncode}):\n{result.stderr[-2000:]}")
+        sys.exit(f"mutmut failed on {path or 'the files'} (exit {result.returncode}):\n{result.stderr[-2000:]}")
 
 
 def results(path: str) -> dict[str, int | None]:
@@ -93,9 +96,20 @@ def survivors(paths: list[str]) -> list[str]:
             if code is not None and code not in KILLED]
 
 
+def machine() -> str:
+    """The CPU model and count, for the table's header."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} x {os.cpu_count()}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="*", help="files to run (default: only_mutate in pyproject.toml)")
+    parser.add_argument("files", nargs="*", help="files to test afresh (default: every file, what changed)")
     parser.add_argument("--max-children", type=int, default=min(2, os.cpu_count() or 1),
                         help="parallel mutmut workers (default: 2, or 1 on a one-core machine)")
     parser.add_argument("--table-only", action="store_true", help="print the last run's table, run nothing")
@@ -104,11 +118,11 @@ def main() -> None:
     paths = args.files or files()
     if not args.table_only:
         started = datetime.datetime.now()
-        for path in paths:
+        for path in args.files or [None]:
             run(path, args.max_children)
         print(f"mutmut took {(datetime.datetime.now() - started).total_seconds():.0f} s")
-    print(f"# mutmut 3.8.1 on {platform.node() or 'this machine'}: {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}, {datetime.date.today().isoformat()}")
+    print(f"# mutmut {importlib.metadata.version('mutmut')}, Python {platform.python_version()}, {machine()}, "
+          f"{datetime.date.today().isoformat()}")
     print("# score = killed / mutants; timeouts count as killed, 'no tests' (no test reaches it) as not")
     print(table(paths))
     if args.survivors:

@@ -3,6 +3,8 @@ the record's shape, and what `select()` fills in when the caller gives no enviro
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from vllm_ascend_graphs import (
@@ -162,3 +164,18 @@ def test_the_current_environment_applies_the_variable_then_the_given_assumptions
     assert (environment.device, environment.soc, environment.tp) == ("npu", "910B", 2)
     environment = current_environment(Assumptions.parse(["soc=950"]))
     assert (environment.device, environment.soc, environment.tp) == ("npu", "950", 2)
+
+
+def test_builtin_backends_run_with_stdout_left_alone(builtins_only, npu, monkeypatch):
+    """Plugin code runs with stdout sent to stderr; builtins print nothing, and swapping the process-wide
+    sys.stdout around them would send other threads' output to stderr meanwhile."""
+    seen = []
+    acl = type(builtins_only.get("aclgraph"))
+    for method in ("validate_options", "probe", "plan"):
+        def spy(self, *arguments, _original=getattr(acl, method)):
+            seen.append(sys.stdout)
+            return _original(self, *arguments)
+
+        monkeypatch.setattr(acl, method, spy)
+    assert select(None, environment=npu, model=QWEN).plan.backend == "aclgraph"
+    assert len(seen) == 3 and all(stream is sys.stdout for stream in seen)
