@@ -50,6 +50,12 @@ def runner_for(monkeypatch, stub, model, hf_config, **arguments):
     return runner, calls
 
 
+def test_an_untied_head_is_the_models_own():
+    model = qwen3.qwen3_shard()
+    weights = dense_weights(model)
+    assert weights["head"] is model.lm_head.weight and weights["embed"] is model.model.embed_tokens.weight
+
+
 def test_the_llama_layout(monkeypatch, xlite_stub, npu):
     model = llama_shard()
     weights = dense_weights(model)
