@@ -7,31 +7,16 @@ message names a real origin (distribution, version, entry point) as it would for
 from __future__ import annotations
 
 import logging
-import sys
-import types
 
 import pytest
+from plugin_entry_points import entry_point, plugin_module
 
 from vllm_ascend_graphs import (
     CUDAGraphMode, Environment, GraphBackend, GraphConfigError, ModelInfo, Plan, Probe, hookimpl, select,
 )
-from vllm_ascend_graphs.distributions import Distribution, EntryPoint
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
 
 CHOICES = "auto, aclgraph, eager, native, xlite"
-
-
-def entry_point(name: str, module: str) -> EntryPoint:
-    return EntryPoint(name, module, "vllm_ascend_graphs", Distribution(f"fake-{name}", "1.0", "nowhere"))
-
-
-def plugin_module(monkeypatch, name: str, **hooks) -> str:
-    """A module in `sys.modules` whose functions are the given hook implementations."""
-    module = types.ModuleType(name)
-    for hook, function in hooks.items():
-        setattr(module, hook, hookimpl(function, specname=hook))
-    monkeypatch.setitem(sys.modules, name, module)
-    return name
 
 
 class Backend(GraphBackend):
