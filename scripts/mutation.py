@@ -22,7 +22,6 @@ import os
 import platform
 import subprocess
 import sys
-import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -34,8 +33,13 @@ NO_TESTS = {5, 33}
 
 
 def files() -> list[str]:
-    with open(ROOT / "pyproject.toml", "rb") as fh:
-        return tomllib.load(fh)["tool"]["mutmut"]["only_mutate"]
+    """The files `[tool.mutmut]` mutates."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: mutmut depends on `toml` there
+        import toml as tomllib
+    return tomllib.loads(text)["tool"]["mutmut"]["only_mutate"]
 
 
 def module_of(path: str) -> str:
@@ -49,9 +53,10 @@ def run(path: str | None, max_children: int) -> None:
     if path is not None:
         command.append(f"{module_of(path)}.*")
     print(f"mutmut: {path or 'every file'}", flush=True)
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if result.returncode != 0:
-        sys.exit(f"mutmut failed on {path or 'the files'} (exit {result.returncode}):\n{result.stderr[-2000:]}")
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:  # mutmut says why on stdout, between the redraws of its progress line
+        lines = [line for line in result.stdout.replace("\r", "\n").splitlines() if line.strip()]
+        sys.exit(f"mutmut failed on {path or 'the files'} (exit {result.returncode}):\n" + "\n".join(lines[-40:]))
 
 
 def results(path: str) -> dict[str, int | None]:
@@ -115,7 +120,12 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true", help="print the last run's table, run nothing")
     parser.add_argument("--survivors", action="store_true", help="list the mutants that were not killed")
     args = parser.parse_args()
-    paths = args.files or files()
+    configured = files()
+    unknown = [path for path in args.files if path not in configured]
+    if unknown:
+        parser.error(f"got {', '.join(unknown)}; allowed: the files of [tool.mutmut] only_mutate: "
+                     f"{', '.join(configured)}")
+    paths = args.files or configured
     if not args.table_only:
         started = datetime.datetime.now()
         for path in args.files or [None]:
