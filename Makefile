@@ -25,5 +25,13 @@ $(ASCEND_STAMP): pyproject.toml scripts/setup-venv-ascend.sh
 	sh scripts/setup-venv-ascend.sh $(ASCEND_VENV)
 	touch $(ASCEND_STAMP)
 
+# Mutation testing of the decision layer (scripts/mutation.py): a developer habit, not part of `test` or CI.
+# mutmut comes from the `dev` extra, installed on first use.
+.PHONY: mutation
+mutation: $(STAMP)
+	$(PYTHON) -c "import importlib.metadata as m; assert m.version('mutmut') == '3.8.1'" 2>/dev/null || \
+		$(PYTHON) -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	$(PYTHON) scripts/mutation.py
+
 clean:
 	rm -rf $(VENV) $(ASCEND_VENV) .cache demo-model .pytest_cache .hypothesis

@@ -91,11 +91,11 @@ def narrow_mode(
 
 
 def _support_text(level: AttentionSupport) -> str:
+    """What a support level below ALWAYS covers; only those levels narrow a mode."""
     return {
         AttentionSupport.NEVER: "no batches (NEVER)",
         AttentionSupport.UNIFORM_SINGLE_TOKEN_DECODE: "single-token decode batches (UNIFORM_SINGLE_TOKEN_DECODE)",
         AttentionSupport.UNIFORM_BATCH: "uniform batches (UNIFORM_BATCH)",
-        AttentionSupport.ALWAYS: "all batches (ALWAYS)",
     }[level]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from vllm_ascend_graphs import Environment
@@ -27,3 +29,15 @@ def npu() -> Environment:
 @pytest.fixture
 def cpu() -> Environment:
     return Environment(device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def package_logger_restored():
+    """`main([..., "--verbose"])` adds a stderr handler to the package logger, bound to the stderr of that
+    moment (a test's capture). It must not outlive the test: a later test, or a second pytest run in the
+    same process (mutmut's), would log into a closed stream and see "--- Logging error ---"."""
+    logger = logging.getLogger("vllm_ascend_graphs")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)

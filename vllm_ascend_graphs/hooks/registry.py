@@ -148,7 +148,7 @@ class BackendRegistry:
         """Backends plugins prefer for this model and environment, in registration order."""
         preferred: list[str] = []
         for impl in self._pm.hook.graph_backend_preference.get_hookimpls():
-            origin = self._origins.get(impl.plugin_name, Origin(impl.plugin_name))
+            origin = self._origins[impl.plugin_name]  # every plugin comes in through _register, which records it
             arguments = {"model": model, "environment": environment}
             try:
                 with output_to_stderr():

@@ -1,0 +1,87 @@
+"""XliteGraph's probe reasons, whole, and its plan: the mode ACLGraph keeps beside xlite, why, and the
+compile options it hands on."""
+
+from __future__ import annotations
+
+import pytest
+
+from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphRequest, ModelInfo, Probe, select
+from vllm_ascend_graphs import vllm_ascend_support as support
+from vllm_ascend_graphs.backends.xlite import XliteBackend
+
+XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0", npugraph_ex=True)
+QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")
+DECODE_ONLY = "xlite decode-only mode runs pure-decode batches; ACLGraph runs FULL_DECODE_ONLY"
+
+
+@pytest.mark.parametrize(("config", "mode", "spec_tokens", "effective", "note"), [
+    ({}, None, 0, CUDAGraphMode.FULL_DECODE_ONLY, DECODE_ONLY),
+    ({}, "FULL", 0, CUDAGraphMode.FULL_DECODE_ONLY, f"cudagraph_mode FULL -> FULL_DECODE_ONLY: {DECODE_ONLY}"),
+    ({"full_mode": True}, None, 0, CUDAGraphMode.NONE,
+     "xlite full mode runs prefill and decode itself, so ACLGraph is off"),
+    ({"full_mode": True}, None, 1, CUDAGraphMode.FULL_DECODE_ONLY,
+     "xlite full mode with speculative decoding keeps ACLGraph FULL_DECODE_ONLY for the draft steps"),
+    ({"full_mode": True}, "NONE", 0, CUDAGraphMode.NONE,
+     "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches"),
+])
+def test_the_mode_beside_xlite_and_why(config, mode, spec_tokens, effective, note):
+    request = GraphRequest.parse({"xlite_graph_config": {"enabled": True, **config}}, cudagraph_mode=mode)
+    plan = select(request, environment=XLITE_NPU.replace(spec_tokens=spec_tokens), model=QWEN).plan
+    assert (plan.backend, plan.cudagraph_mode, plan.notes) == ("xlite", effective, (note,))
+
+
+def test_static_kernels_cover_the_decode_sizes_of_the_speculative_steps():
+    request = GraphRequest.parse({"xlite_graph_config": {"enabled": True},
+                                  "ascend_compilation_config": {"enable_static_kernel": True}}, max_num_seqs=4)
+    plan = select(request, environment=XLITE_NPU.replace(spec_tokens=1), model=QWEN).plan
+    assert plan.capture_sizes == (1, 2, 4, 8)
+    assert plan.options == {"xlite_mode": "decode_only", "static_kernel_sizes": [2, 4, 8]}
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """Installs a vllm-ascend (found on sys.path, never imported) whose xlite adapters support the given list."""
+    def install(architectures: list[str]) -> None:
+        adapters = tmp_path / "vllm_ascend" / "xlite"
+        adapters.mkdir(parents=True)
+        (adapters.parent / "__init__.py").write_text("raise ImportError('finding the package must not import it')\n")
+        (adapters / "xlite_worker.py").write_text("")
+        (adapters / "xlite.py").write_text(f"class Adapter:\n    _supported_architectures = {architectures!r}\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        support._package_dir.cache_clear()
+
+    yield install
+    support._package_dir.cache_clear()
+    support._read_xlite_support.cache_clear()
+
+
+def xlite_reason(environment, architecture="Qwen3ForCausalLM"):
+    trail = select({"graph_backend": "xlite"}, environment=environment,
+                   model=ModelInfo.from_architecture(architecture)).trail
+    assert trail[0].backend == "xlite"
+    return trail[0].reason
+
+
+def test_the_probe_says_what_serves():
+    assert xlite_reason(XLITE_NPU) == "xlite 0.2.0 supports Qwen3ForCausalLM on npu"
+
+
+def test_xlite_not_asked_for_is_not_requested():
+    assert XliteBackend().probe(GraphRequest(), XLITE_NPU, QWEN) == Probe.refuse(
+        "not requested (XliteGraph is optional: set xlite_graph_config.enabled)")
+
+
+def test_the_installed_vllm_ascend_decides_the_architectures(installed):
+    installed(["Qwen3ForCausalLM", "MiniCPMForCausalLM"])
+    here = XLITE_NPU.replace(vllm_ascend="0.30.0")
+    assert xlite_reason(here, "LlamaForCausalLM") == (
+        "LlamaForCausalLM has no xlite adapter in vllm-ascend 0.30.0 (installed); supported: MiniCPMForCausalLM, "
+        "Qwen3ForCausalLM")
+    # An assumed vllm-ascend version describes another machine: the built-in table, not what is installed here.
+    assert xlite_reason(here.replace(assumed=frozenset({"vllm_ascend"})), "LlamaForCausalLM").startswith("xlite ")
+
+
+def test_an_installed_vllm_ascend_without_adapters_supports_none(installed):
+    installed([])
+    assert xlite_reason(XLITE_NPU.replace(vllm_ascend="0.30.0")) == (
+        "Qwen3ForCausalLM has no xlite adapter in vllm-ascend 0.30.0 (installed); supported: none")
