@@ -117,14 +117,21 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
                         help="vLLM's additional_config as JSON, e.g. graph_backend_options for the backend")
 
 
+VERBOSE_HANDLER = "vllm-ascend-graphs --verbose"
+
+
 def _log_debug_to_stderr() -> None:
+    """Once per process: `main` may run many times in one (tests, embedders)."""
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("vllm_ascend_graphs")
-    logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    if any(handler.get_name() == VERBOSE_HANDLER for handler in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(VERBOSE_HANDLER)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
 
 
 def _discard_stdout() -> None:

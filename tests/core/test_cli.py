@@ -257,3 +257,15 @@ def test_arbitrary_arguments_give_a_result_or_one_line(command, options, as_json
         assert out == "" and err.count("\n") == 1 and err.startswith("vllm-ascend-graphs: error: ")
     elif as_json:
         json.loads(out)
+
+
+def test_verbose_adds_its_stderr_handler_once_per_process(capsys):
+    import logging
+
+    logger = logging.getLogger("vllm_ascend_graphs")
+    before = list(logger.handlers)
+    for _ in range(3):
+        main(["list", "-v", "--json"])
+    capsys.readouterr()
+    added = [h for h in logger.handlers if h not in before]
+    assert len(added) == 1
