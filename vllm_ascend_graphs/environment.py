@@ -3,8 +3,9 @@
 Probing is cheap and safe on any machine: the device is read from device nodes, versions from
 package metadata, and torch_npu / xlite are really imported (guarded) only on a machine with an
 NPU, because an installed torch_npu without CANN breaks `import torch` (facts section 6). An
-installed xlite is also checked on every machine without importing it: its native library
-`xlite._C` must be there, and so must every library it links (CANN's among them).
+installed xlite is also checked on any machine without importing it, when xlite is first asked
+for (`Environment.xlite_problem`): its native library `xlite._C` must be there, and so must every
+library it links (CANN's among them).
 """
 
 from __future__ import annotations

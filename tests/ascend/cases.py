@@ -126,6 +126,7 @@ CASES = [
     Case("llama-xlite-pp2-installed", additional=xlite(), engine={"pipeline_parallel_size": 2}, xlite_installed=True),
     Case("llama-xlite-enforce-eager-installed", additional=xlite(), engine={"enforce_eager": True},
          xlite_installed=True),
+    Case("llama-xlite-decode-mode-none-installed", additional=xlite(), engine=mode("NONE"), xlite_installed=True),
     Case("llama-xlite-off-installed", additional={"xlite_graph_config": {"enabled": False}}, xlite_installed=True),
     # Where vllm-ascend has the last word: sequence parallelism (flashcomm1) keeps only capture sizes
     # that are multiples of TP; a compilation mode other than NONE or VLLM_COMPILE turns graphs off.

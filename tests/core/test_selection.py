@@ -169,11 +169,15 @@ def test_a_refusal_quotes_the_mode_rule_not_a_later_note(npu):
         "piecewise compilation (VLLM_COMPILE), which is off")
 
 
-def test_xlite_keeps_an_explicit_none_for_aclgraph():
+def test_beside_xlite_an_explicit_none_gives_way_to_vllm_ascends_decode_graphs():
+    """vLLM Ascend's xlite path sets FULL_DECODE_ONLY whatever the mode (the contract tier runs it):
+    planning NONE made its capture-size pass fail with `Maximum cudagraph size should be >= 1`."""
     selection = select(GraphRequest.parse({"xlite_graph_config": {"enabled": True}}, cudagraph_mode="NONE"),
                        environment=XLITE_NPU, model=QWEN)
-    assert selection.plan.backend == "xlite" and selection.plan.cudagraph_mode is CUDAGraphMode.NONE
-    assert "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches" in selection.notes
+    assert selection.plan.backend == "xlite" and selection.plan.cudagraph_mode is CUDAGraphMode.FULL_DECODE_ONLY
+    assert selection.plan.capture_sizes and selection.notes[-1] == (
+        "beside xlite, vLLM Ascend sets the mode itself: to run without graphs, use enforce_eager=True or turn "
+        "xlite off")
 
 
 def test_backend_options_are_validated_with_defaults_filled_in(builtins_only, cpu):

@@ -22,7 +22,7 @@ DECODE_ONLY = "xlite decode-only mode runs pure-decode batches; ACLGraph runs FU
     ({"full_mode": True}, None, 1, CUDAGraphMode.FULL_DECODE_ONLY,
      "xlite full mode with speculative decoding keeps ACLGraph FULL_DECODE_ONLY for the draft steps"),
     ({"full_mode": True}, "NONE", 0, CUDAGraphMode.NONE,
-     "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches"),
+     "xlite full mode runs prefill and decode itself, so ACLGraph is off"),
 ])
 def test_the_mode_beside_xlite_and_why(config, mode, spec_tokens, effective, note):
     request = GraphRequest.parse({"xlite_graph_config": {"enabled": True, **config}}, cudagraph_mode=mode)

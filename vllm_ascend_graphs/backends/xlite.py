@@ -61,10 +61,10 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
         return Probe.ok(f"xlite {environment.xlite} supports {model.architecture} on npu")
 
     def plan(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Plan:
+        """The mode vLLM Ascend's xlite path sets beside xlite, whatever `cudagraph_mode` says: with
+        xlite on, its platform pass overwrites the mode (an explicit NONE included)."""
         full_mode = request.xlite_graph_config.full_mode
-        if request.cudagraph_mode is CUDAGraphMode.NONE:
-            mode, why = CUDAGraphMode.NONE, "cudagraph_mode NONE keeps ACLGraph off; xlite still runs its batches"
-        elif full_mode and environment.spec_tokens == 0:
+        if full_mode and environment.spec_tokens == 0:
             mode, why = CUDAGraphMode.NONE, "xlite full mode runs prefill and decode itself, so ACLGraph is off"
         else:
             mode = CUDAGraphMode.FULL_DECODE_ONLY
@@ -72,6 +72,9 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
                    else "xlite full mode with speculative decoding keeps ACLGraph FULL_DECODE_ONLY for the draft steps")
         requested = request.cudagraph_mode or mode
         notes = (f"cudagraph_mode {requested.name} -> {mode.name}: {why}",) if requested is not mode else (why,)
+        if request.cudagraph_mode is CUDAGraphMode.NONE and mode is not CUDAGraphMode.NONE:
+            notes += ("beside xlite, vLLM Ascend sets the mode itself: to run without graphs, use enforce_eager=True "
+                      "or turn xlite off",)
         settings = resolve(request, environment, model, mode=mode)
         options = {"xlite_mode": "full" if full_mode else "decode_only",
                    **compile_options(request, environment, settings)}
