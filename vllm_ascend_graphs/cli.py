@@ -82,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--cudagraph-mode", metavar="MODE", help=f"one of {', '.join(CUDAGraphMode.__members__)}")
     explain.add_argument("--enforce-eager", action="store_true", help="as vLLM's enforce_eager=True")
     explain.add_argument("--capture-sizes", metavar="N,N,...", help="cudagraph_capture_sizes, comma-separated")
+    explain.add_argument("--max-capture-size", metavar="N", help="max_cudagraph_capture_size")
     explain.add_argument("--max-num-seqs", metavar="N", default="256", help="vLLM's max_num_seqs (256)")
+    explain.add_argument("--max-num-batched-tokens", metavar="N",
+                         help="vLLM's max_num_batched_tokens (the engine's own value; unset: no limit assumed)")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     _add_assume(explain)
     explain.set_defaults(run=_run_explain)
@@ -246,7 +249,10 @@ def _run_explain(args: argparse.Namespace) -> int:
         cudagraph_mode=args.cudagraph_mode,
         enforce_eager=args.enforce_eager,
         capture_sizes=sizes,
+        max_capture_size=None if args.max_capture_size is None else count_or_text(args.max_capture_size),
         max_num_seqs=count_or_text(args.max_num_seqs),
+        max_num_batched_tokens=None if args.max_num_batched_tokens is None else count_or_text(
+            args.max_num_batched_tokens),
     )
     selection = select(request, environment=environment, model=model)
     if args.json:
@@ -273,6 +279,9 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
         + ("" if plan.cudagraph_mode in NPUGRAPH_EX_MODES else " (it runs only in FULL / FULL_DECODE_ONLY)"),
         f"Static kernel:  {'on' if plan.static_kernel else 'off'}",
         f"Capture sizes:  {_show_sizes(plan.capture_sizes)}",
+        f"FULL graphs:    {_show_sizes(selection.graphs.full, none='none')}",
+        f"PIECEWISE:      {_show_sizes(selection.graphs.piecewise, none='none')}",
+        f"Decode batches: {_decode_coverage(selection)}",
     ]
     if plan.options:
         lines.append(f"Options:        {json.dumps(dict(plan.options))}")
@@ -290,13 +299,26 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
     return "\n".join(lines)
 
 
-def _show_sizes(sizes: tuple[int, ...]) -> str:
+def _show_sizes(sizes: tuple[int, ...], none: str = "none (no graphs are captured)") -> str:
     if not sizes:
-        return "none (no graphs are captured)"
+        return none
     shown = ", ".join(map(str, sizes)) if len(sizes) <= 8 else (
         f"{', '.join(map(str, sizes[:5]))}, ..., {', '.join(map(str, sizes[-2:]))}"
     )
     return f"{len(sizes)} sizes: {shown}"
+
+
+def _decode_coverage(selection: Selection) -> str:
+    """Which uniform decode batches replay a graph, in requests per step."""
+    from .capture_plan import eager_decode_batches, spans
+
+    plan, shape = selection.plan, selection.shape
+    if plan.cudagraph_mode is CUDAGraphMode.NONE:
+        return "all run eagerly (no graphs)"
+    eager = eager_decode_batches(plan.cudagraph_mode, plan.capture_sizes, shape)
+    if not eager:
+        return f"1-{shape.max_requests} requests all replay a graph"
+    return f"{spans(eager)} requests run eagerly (of 1-{shape.max_requests})"
 
 
 # -- check ------------------------------------------------------------------------------------

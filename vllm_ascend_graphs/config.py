@@ -66,6 +66,7 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
     capture_sizes: tuple[int, ...] | None = None
     max_capture_size: int | None = None
     max_num_seqs: int = 256
+    max_num_batched_tokens: int | None = None  # the scheduler's token budget per step; None: unknown
 
     @classmethod
     def parse(
@@ -78,6 +79,7 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
         capture_sizes: object = None,
         max_capture_size: object = None,
         max_num_seqs: object = 256,
+        max_num_batched_tokens: object = None,
     ) -> GraphRequest:
         """Validate `additional_config` (a dict, as vLLM passes it) and vLLM's graph settings."""
         if additional_config is None:
@@ -104,6 +106,9 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
                 "compilation_config.max_cudagraph_capture_size", max_capture_size
             ),
             max_num_seqs=_parse_positive("max_num_seqs", max_num_seqs),
+            max_num_batched_tokens=None if max_num_batched_tokens is None else _parse_positive(
+                "max_num_batched_tokens", max_num_batched_tokens
+            ),
         )
         request._check_contradictions()
         return request

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from .capture_plan import DecodeShape, plan_capture_sizes
 from .enums import AttentionSupport, CUDAGraphMode
 
 if TYPE_CHECKING:
@@ -126,50 +127,6 @@ def resolve_npugraph_ex(
     return npugraph_ex, static_kernel, notes
 
 
-MAX_DEFAULT_CAPTURE_SIZE = 512
-REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newer driver lifts it
-
-
-def default_capture_sizes(max_size: int) -> tuple[int, ...]:
-    """vLLM's default list: 1, 2, 4, multiples of 8 below 256, then multiples of 16."""
-    sizes = [1, 2, 4, *range(8, 256, 8), *range(256, max_size + 1, 16)]
-    return tuple(s for s in sizes if s <= max_size)
-
-
-def resolve_capture_sizes(
-    mode: CUDAGraphMode,
-    *,
-    sizes: tuple[int, ...] | None = None,
-    max_size: int | None = None,
-    max_num_seqs: int = 256,
-    spec_tokens: int = 0,
-    soc: str | None = None,
-) -> tuple[tuple[int, ...], list[str]]:
-    """The batch sizes to capture, ascending; none when the mode captures nothing."""
-    if mode is CUDAGraphMode.NONE:
-        return (), []
-    notes: list[str] = []
-    if sizes:
-        chosen = tuple(sorted(set(sizes)))
-    else:
-        limit = max_size or min(max_num_seqs * (1 + spec_tokens), MAX_DEFAULT_CAPTURE_SIZE)
-        chosen = default_capture_sizes(limit)
-    if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
-        reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
-        notes.append(
-            f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support only "
-            f"{REDUCED_CAPTURE_SIZE_COUNT} piecewise capture sizes for now"
-        )
-        chosen = reduced
-    return chosen, notes
-
-
-def _spread(sizes: tuple[int, ...], count: int) -> tuple[int, ...]:
-    """`count` sizes spread evenly over `sizes`, keeping the smallest and the largest."""
-    step = (len(sizes) - 1) / (count - 1)
-    return tuple(sizes[round(i * step)] for i in range(count))
-
-
 def resolve(
     request: GraphRequest,
     environment: Environment,
@@ -196,12 +153,11 @@ def resolve(
         enable_static_kernel=compilation.enable_static_kernel,
         soc=environment.soc,
     )
-    sizes, size_notes = resolve_capture_sizes(
-        effective,
-        sizes=request.capture_sizes,
-        max_size=request.max_capture_size,
-        max_num_seqs=request.max_num_seqs,
-        spec_tokens=environment.spec_tokens,
-        soc=environment.soc,
-    )
-    return GraphSettings(effective, npugraph_ex, static_kernel, sizes, (*notes, *ex_notes, *size_notes))
+    capture = plan_capture_sizes(effective, decode_shape(request, environment), sizes=request.capture_sizes,
+                                 max_size=request.max_capture_size, soc=environment.soc)
+    return GraphSettings(effective, npugraph_ex, static_kernel, capture.sizes, (*notes, *ex_notes, *capture.notes))
+
+
+def decode_shape(request: GraphRequest, environment: Environment) -> DecodeShape:
+    """The decode batches this deployment can form: they decide which sizes need graphs."""
+    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens)

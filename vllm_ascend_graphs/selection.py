@@ -7,13 +7,14 @@ from typing import Any, NamedTuple
 
 from .assumptions import Assumptions
 from .backends.base import GraphBackend, Plan
+from .capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
 from .config import AUTO, ROOT, GraphRequest
 from .environment import Environment, probe_environment
 from .errors import BackendUnavailableError, GraphConfigError
 from .hooks.isolation import PluginError
 from .hooks.registry import BackendRegistry, get_registry
 from .models import ModelInfo
-from .modes import DEFAULT_MODE, CUDAGraphMode
+from .modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
 
 
 class Attempt(NamedTuple):
@@ -33,6 +34,12 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
     chain: tuple[str, ...] = ()
     registered: tuple[str, ...] = ()
     chain_notes: tuple[str, ...] = ()
+    shape: DecodeShape = DecodeShape()  # the decode batches the deployment forms
+
+    @property
+    def graphs(self) -> RuntimeGraphs:
+        """What vLLM's model runner will capture from the plan, per runtime mode."""
+        return runtime_graphs(self.plan.cudagraph_mode, self.plan.capture_sizes, self.shape)
 
     @property
     def not_reached(self) -> tuple[str, ...]:
@@ -55,6 +62,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         plan = self.plan.to_dict()
         return {
             **{k: v for k, v in plan.items() if k != "notes"},
+            "graphs": self.graphs.to_dict(),
             "trail": [{"backend": a.backend, "selected": a.selected, "reason": a.reason} for a in self.trail],
             "not_reached": list(self.not_reached),
             "not_requested": list(self.not_requested),
@@ -112,7 +120,8 @@ def select(
                 else:
                     trail.append(Attempt(backend.name, True, reason))
                     names = tuple(b.name for b in chain)
-                    return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes))
+                    return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes),
+                                     decode_shape(request, environment))
         trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(

@@ -13,7 +13,7 @@ from .config import AUTO, ROOT, GraphRequest
 from .enums import CUDAGraphMode
 from .errors import GraphCaptureError, GraphConfigError, show
 from .hooks.isolation import PLUGIN_ERRORS, logger, one_line
-from .modes import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
+from .capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
 from .runtime.runner import GraphRunner
 from .selection import current_environment, select
 

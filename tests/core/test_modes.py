@@ -7,13 +7,7 @@ import pytest
 from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo
-from vllm_ascend_graphs.modes import (
-    default_capture_sizes,
-    narrow_mode,
-    resolve,
-    resolve_capture_sizes,
-    resolve_npugraph_ex,
-)
+from vllm_ascend_graphs.modes import narrow_mode, resolve, resolve_npugraph_ex
 
 # The guide's table "Compile-time / Runtime / Npugraph_ex", per requested mode (None = default).
 GUIDE_TABLE = [
@@ -123,41 +117,6 @@ def test_npugraph_ex_and_static_kernel(mode, ex, sk, soc, expected, note):
         assert notes == []
     else:
         assert any(note in n for n in notes), notes
-
-
-def test_default_capture_sizes_follow_vllm():
-    sizes = default_capture_sizes(512)
-    assert sizes[:4] == (1, 2, 4, 8)
-    assert sizes[-3:] == (480, 496, 512)
-    assert all(b - a == 8 for a, b in zip(sizes[3:33], sizes[4:34]))
-    assert default_capture_sizes(4) == (1, 2, 4)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "expected"),
-    [
-        ({}, default_capture_sizes(256)),
-        ({"max_num_seqs": 8}, (1, 2, 4, 8)),
-        ({"max_num_seqs": 8, "spec_tokens": 1}, (1, 2, 4, 8, 16)),
-        ({"max_num_seqs": 1024}, default_capture_sizes(512)),
-        ({"sizes": (8, 1, 4, 4)}, (1, 4, 8)),
-        ({"max_size": 24}, (1, 2, 4, 8, 16, 24)),
-    ],
-)
-def test_capture_sizes(kwargs, expected):
-    sizes, notes = resolve_capture_sizes(M.FULL_DECODE_ONLY, **kwargs)
-    assert sizes == expected and notes == []
-
-
-def test_no_capture_sizes_without_graphs():
-    assert resolve_capture_sizes(M.NONE, sizes=(1, 2)) == ((), [])
-
-
-def test_ascend_950_reduces_piecewise_capture_sizes_to_four():
-    sizes, notes = resolve_capture_sizes(M.FULL_AND_PIECEWISE, soc="950")
-    assert sizes == (1, 72, 168, 256)  # evenly spread over the 35 default sizes
-    assert "950" in notes[0] and "35 -> 4" in notes[0]
-    assert resolve_capture_sizes(M.FULL_DECODE_ONLY, soc="950")[0] == default_capture_sizes(256)
 
 
 def test_resolve_applies_request_environment_and_model_together():

@@ -11,7 +11,7 @@ import pytest
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, select
 from vllm_ascend_graphs.cli import main
 from vllm_ascend_graphs.hooks.specs import hookimpl
-from vllm_ascend_graphs.modes import default_capture_sizes
+from vllm_ascend_graphs.capture_plan import default_capture_sizes
 from vllm_ascend_graphs.vllm_ascend_support import BUILTIN_XLITE_ARCHITECTURES, xlite_support
 
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")

@@ -12,7 +12,8 @@ from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo
 from vllm_ascend_graphs.config import AscendCompilationConfig
-from vllm_ascend_graphs.modes import GraphSettings, default_capture_sizes, resolve, resolve_capture_sizes
+from vllm_ascend_graphs.capture_plan import DecodeShape, default_capture_sizes, plan_capture_sizes
+from vllm_ascend_graphs.modes import GraphSettings, resolve
 
 NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True)
 DEFAULT_SIZES = default_capture_sizes(256)
@@ -64,7 +65,9 @@ def test_spec_tokens_reach_the_narrowing_rules_and_the_capture_sizes():
         "(UNIFORM_SINGLE_TOKEN_DECODE)",)
     # Full graphs stay where attention handles uniform batches; each request then decodes 1 + 1 tokens.
     settings = resolve(request, NPU.replace(spec_tokens=1), ModelInfo())
-    assert settings == GraphSettings(M.FULL_DECODE_ONLY, True, False, (1, 2, 4, 8, 16), ())
+    assert settings == GraphSettings(M.FULL_DECODE_ONLY, True, False, (2, 4, 8, 16), (
+        "capture sizes [1, 2, 4, 8, 16] -> [2, 4, 8, 16]: FULL decode graphs with 1 speculative token take "
+        "multiples of 2 (vLLM's model runner rounds them)",))
 
 
 def test_the_soc_reaches_the_npugraph_ex_rule():
@@ -93,6 +96,8 @@ def test_the_npugraph_ex_switches_reach_their_rule():
     (GraphRequest(capture_sizes=(16, 2)), (2, 16)),
     (GraphRequest(max_capture_size=24), (1, 2, 4, 8, 16, 24)),
     (GraphRequest(max_num_seqs=4), (1, 2, 4)),
+    (GraphRequest(max_num_seqs=12), (1, 2, 4, 8, 12)),
+    (GraphRequest(max_num_seqs=64, max_num_batched_tokens=36), (1, 2, 4, 8, 16, 24, 32, 36)),
 ])
 def test_the_size_settings_reach_the_capture_size_rule(request_, sizes):
     assert resolve(request_, NPU, ModelInfo()).capture_sizes == sizes
@@ -105,6 +110,6 @@ def test_a_mode_given_to_resolve_replaces_the_requested_one():
 
 @pytest.mark.parametrize("mode", [M.PIECEWISE, M.FULL_AND_PIECEWISE])
 def test_ascend_950_keeps_four_sizes_or_fewer_as_they_are(mode):
-    assert resolve_capture_sizes(mode, sizes=(1, 2, 4, 8), soc="950") == ((1, 2, 4, 8), [])
-    assert resolve_capture_sizes(mode, sizes=(1, 2, 4, 8, 16), soc="950") == ((1, 2, 8, 16), [
-        "capture sizes 5 -> 4 [1, 2, 8, 16]: Ascend 950 drivers support only 4 piecewise capture sizes for now"])
+    shape = DecodeShape(max_num_seqs=16)
+    assert plan_capture_sizes(mode, shape, sizes=(1, 2, 4, 8, 16), soc="950").sizes == (1, 2, 8, 16)
+    assert plan_capture_sizes(mode, shape, sizes=(1, 2, 4, 8), soc="950").sizes == (1, 2, 4, 8)

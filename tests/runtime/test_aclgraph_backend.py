@@ -96,16 +96,16 @@ def test_torchair_is_the_fallback_when_npugraph_ex_is_absent(monkeypatch, torch_
     assert_parity(runner, decoder, REQUESTS, uniform_decode=False)
 
 
-@pytest.mark.parametrize(("sizes", "max_num_seqs", "spec_tokens", "decode_sizes"), [
-    ([1, 2, 4, 8, 16, 32], 8, 0, [1, 2, 4, 8]),  # 16 and 32 tokens only in batches with prefills
-    ([1, 2, 4, 8, 16, 32], 8, 1, [2, 4, 8, 16]),  # 2 tokens per request: 1 is no decode batch
+@pytest.mark.parametrize(("spec_tokens", "planned", "decode_sizes"), [
+    (0, [1, 2, 4, 8, 16, 32], [1, 2, 4, 8]),  # 16 and 32 tokens only in batches with prefills
+    (1, [2, 4, 8, 16, 32], [2, 4, 8, 16]),  # 2 tokens per request: sizes rounded to even, 32 too large
 ])
 def test_static_kernels_are_built_for_the_decode_capture_sizes_only(monkeypatch, torch_npu, decoder, compiler_configs,
-                                                                    sizes, max_num_seqs, spec_tokens, decode_sizes):
+                                                                    spec_tokens, planned, decode_sizes):
     npugraph_ex = fake_npugraph_ex.install_npugraph_ex(monkeypatch, compiler_configs)
-    backend, plan = selected("FULL_DECODE_ONLY", sizes=sizes, max_num_seqs=max_num_seqs,
+    backend, plan = selected("FULL_DECODE_ONLY", sizes=[1, 2, 4, 8, 16, 32], max_num_seqs=8,
                              environment=ASCEND.replace(spec_tokens=spec_tokens), enable_static_kernel=True)
-    assert list(plan.capture_sizes) == sizes and plan.options == {"static_kernel_sizes": decode_sizes}
+    assert list(plan.capture_sizes) == planned and plan.options == {"static_kernel_sizes": decode_sizes}
     backend.compile(decoder, decoder.inputs(2, seed=0), plan)
     [(config, _, _)] = npugraph_ex.compiled
     assert fake_npugraph_ex.changed_options(config)["_vllm_aclnn_static_kernel_sym_range"] == decode_sizes

@@ -19,7 +19,8 @@ import torch
 from vllm_ascend_graphs import Environment, GraphConfigError, GraphRequest, ModelInfo, select
 from vllm_ascend_graphs.distributions import clear_cache
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
-from vllm_ascend_graphs.modes import CUDAGraphMode, default_capture_sizes
+from vllm_ascend_graphs.capture_plan import default_capture_sizes
+from vllm_ascend_graphs.modes import CUDAGraphMode
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, sim_graphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
 from vllm_ascend_graphs.runtime.runner import GraphRunner

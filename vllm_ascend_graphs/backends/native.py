@@ -8,10 +8,11 @@ sizes). Inside vLLM the plugin then changes nothing and records what vLLM set.
 
 from __future__ import annotations
 
+from ..capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
 from ..config import GraphRequest
 from ..environment import Environment
 from ..models import ModelInfo
-from ..modes import DEFAULT_MODE, MAX_DEFAULT_CAPTURE_SIZE, CUDAGraphMode, default_capture_sizes
+from ..modes import DEFAULT_MODE, CUDAGraphMode
 from .base import GraphBackend, Plan, Probe
 
 NATIVE = "native"

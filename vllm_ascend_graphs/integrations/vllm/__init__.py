@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import GraphConfigError
 from . import adapter
-from .decision import RECORD_KEY, on_check_and_update_config, reconcile_recorded
+from .decision import RECORD_KEY, on_check_and_update_config, on_dispatcher_keys, reconcile_recorded
 
 __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 
@@ -32,6 +32,7 @@ def register() -> None:
     if adapter.supports_static_graphs():
         from . import runtime_hooks
 
+        adapter.patch_dispatcher_keys(on_dispatcher_keys)
         adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.answering(runtime_hooks.WRAPPER))
         adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")

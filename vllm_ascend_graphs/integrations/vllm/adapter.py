@@ -10,9 +10,14 @@ used here; `make test` runs it on the newest supported vLLM, the contract tier o
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import logging
 import re
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 SUPPORTED_VLLM = ((0, 23, 0), (0, 32, 0))  # the oldest and the newest vLLM this adapter is tested on
@@ -20,6 +25,9 @@ LOGGER_NAME = "vllm.plugins.vllm_ascend_graphs"  # a child of "vllm": vLLM's han
 
 _MISSING = object()
 _patches: dict[tuple[type, str], object] = {}
+# The model runner's graph keys: importing this module costs about half a second, which processes
+# that never run a model (the front end) must not pay, so it is patched when something imports it.
+DISPATCHER_MODULE = "vllm.v1.cudagraph_dispatcher"
 
 
 def logger() -> logging.Logger:
@@ -71,8 +79,47 @@ def patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..
     _patches[(cls, name)] = raw
 
 
+def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Wrap `CudagraphDispatcher.initialize_cudagraph_keys(self, cudagraph_mode, uniform_decode_query_len=1)`,
+    which the model runner calls once its mode is resolved; now if vLLM imported it, else on import.
+
+    The model runner passes `uniform_decode_query_len`; speculative-decoding proposers, whose own
+    dispatchers hold the drafter's graphs, call it with the mode alone (vLLM 0.23 to 0.32).
+    """
+    module = sys.modules.get(DISPATCHER_MODULE)
+    if module is not None:
+        patch(module.CudagraphDispatcher, "initialize_cudagraph_keys", make)
+    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(
+            DISPATCHER_MODULE, lambda loaded: patch(loaded.CudagraphDispatcher, "initialize_cudagraph_keys", make)))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs `then(module)` right after the module `name` is first executed, and then steps aside."""
+
+    def __init__(self, name: str, then: Callable[[ModuleType], None]):
+        self.name, self.then = name, then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # the parent package is imported by now
+        if spec is None or spec.loader is None:
+            return spec
+        execute, then = spec.loader.exec_module, self.then
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            then(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 def unpatch_all() -> None:
     """Undo every patch, restoring what the classes had before (inherited or their own)."""
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _AfterImport)]
     for (cls, name), raw in reversed(list(_patches.items())):
         if raw is _MISSING:
             delattr(cls, name)
@@ -127,7 +174,14 @@ def graph_settings(vllm_config: Any) -> dict[str, Any]:
         "capture_sizes": compilation.cudagraph_capture_sizes or None,
         "max_capture_size": compilation.max_cudagraph_capture_size or None,
         "max_num_seqs": vllm_config.scheduler_config.max_num_seqs,
+        "max_num_batched_tokens": vllm_config.scheduler_config.max_num_batched_tokens,
     }
+
+
+def decode_limits(vllm_config: Any) -> tuple[int, int, int]:
+    """(max_num_seqs, speculative tokens, max_num_batched_tokens): what bounds a decode batch."""
+    scheduler = vllm_config.scheduler_config
+    return scheduler.max_num_seqs, parallel_sizes(vllm_config)["spec_tokens"], scheduler.max_num_batched_tokens
 
 
 def parallel_sizes(vllm_config: Any) -> dict[str, int]:
@@ -173,6 +227,14 @@ def effective_graph_settings(vllm_config: Any) -> tuple[str, list[int]]:
     """The cudagraph mode (by name) and the capture sizes as the config holds them now."""
     compilation = vllm_config.compilation_config
     return compilation.cudagraph_mode.name, list(compilation.cudagraph_capture_sizes or [])
+
+
+def captured_graphs(dispatcher: Any) -> tuple[Any, dict[str, list[int]]]:
+    """A dispatcher's `VllmConfig` and the token counts it captures a graph for, per runtime mode."""
+    graphs: dict[str, list[int]] = {"FULL": [], "PIECEWISE": []}
+    for runtime_mode, descriptors in dispatcher.get_capture_descs():
+        graphs[runtime_mode.name] = sorted({descriptor.num_tokens for descriptor in descriptors})
+    return dispatcher.vllm_config, graphs
 
 
 def worker_class(vllm_config: Any) -> str:

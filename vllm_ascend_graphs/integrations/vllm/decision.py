@@ -11,7 +11,8 @@ Inside the active platform's `check_and_update_config`:
    override: a WARNING, a note and an entry in the record, whose settings are the effective ones.
 
 When the whole config is built (`EngineArgs.create_engine_config`), step 4 runs once more for
-vLLM's own later passes. The record travels inside `additional_config` to the engine core and
+vLLM's own later passes, and once more in each worker, when the model runner has resolved its mode
+against the attention backends and its dispatcher holds the graphs it will capture. The record travels inside `additional_config` to the engine core and
 every worker; a process that finds one applies it instead of deciding again, so every process
 ends with the same settings. The `native` backend keeps a non-Ascend platform's own settings:
 nothing is applied, and the record states what vLLM set.
@@ -25,6 +26,7 @@ from typing import Any, NamedTuple
 from ...assumptions import Assumptions
 from ...backends.base import Plan
 from ...backends.native import NATIVE
+from ...capture_plan import DecodeShape, runtime_graphs
 from ...config import GraphRequest
 from ...environment import probe_environment
 from ...models import ModelInfo
@@ -32,6 +34,8 @@ from ...selection import Selection, select
 from . import adapter
 
 RECORD_KEY = "_vllm_ascend_graphs"
+MODEL_RUNNER = "vLLM's model runner"
+_PROPOSER = object()  # no `uniform_decode_query_len` given: a speculative-decoding proposer's dispatcher
 ASCEND_COMPILATION = "ascend_compilation_config"
 XLITE = "xlite_graph_config"
 
@@ -100,14 +104,22 @@ def overrides(vllm_config: Any, plan: Plan, by: str) -> list[Override]:
     return found
 
 
-def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Override]) -> dict[str, Any]:
-    """Store the decision `entry` with the effective settings and every override that led to them."""
+def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Override],
+           graphs: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """Store the decision `entry` with the effective settings and every override that led to them.
+
+    `graphs`: what the model runner captures, once it is known; before, what it will capture
+    from the effective settings."""
     plan = _effective(vllm_config, plan, found)
+    if graphs is None:
+        shape = DecodeShape(*adapter.decode_limits(vllm_config))
+        graphs = runtime_graphs(plan.cudagraph_mode, plan.capture_sizes, shape).to_dict()
     overrides_so_far = [*entry.get("overrides", []), *(o._asdict() for o in found)]
     changed = "; ".join(Override(**o).text() for o in overrides_so_far)
     entry = {
         **entry,
         **{k: v for k, v in plan.to_dict().items() if k not in ("options", "notes")},
+        "graphs": graphs,
         "notes": [*entry.get("notes", []), *(o.text() for o in found)],
         "worker_cls": adapter.worker_class(vllm_config),
         "overrides": overrides_so_far,
@@ -140,6 +152,35 @@ def reconcile_recorded(vllm_config: Any, by: str) -> None:
         reconcile(vllm_config, entry, Plan.from_dict(entry), by)
 
 
+def reconcile_worker(vllm_config: Any, graphs: dict[str, list[int]]) -> None:
+    """In a worker, once the model runner has resolved its mode and keys: report (one WARNING each) and
+    record every way the mode, the sizes and the graphs differ from the record, in this process."""
+    entry = recorded(vllm_config)
+    if entry is None or entry["backend"] == NATIVE:
+        return
+    plan = Plan.from_dict(entry)
+    found = overrides(vllm_config, plan, MODEL_RUNNER)
+    if graphs != entry.get("graphs"):
+        found.append(Override("graphs", entry.get("graphs"), graphs, MODEL_RUNNER))
+    for override in found:
+        adapter.logger().warning("graph backend plan overridden: %s", override.text())
+    if found:
+        record(vllm_config, entry, plan, found, graphs)
+
+
+def on_dispatcher_keys(original: Callable[..., None]) -> Callable[..., None]:
+    """Wrap `CudagraphDispatcher.initialize_cudagraph_keys`: the model runner's call is reconciled."""
+
+    def initialize_cudagraph_keys(dispatcher: Any, cudagraph_mode: Any, uniform_decode_query_len: Any = _PROPOSER) -> None:
+        if uniform_decode_query_len is _PROPOSER:
+            original(dispatcher, cudagraph_mode)
+            return
+        original(dispatcher, cudagraph_mode, uniform_decode_query_len)
+        reconcile_worker(*adapter.captured_graphs(dispatcher))
+
+    return initialize_cudagraph_keys
+
+
 def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., None]:
     """Wrap the platform's `check_and_update_config(cls, vllm_config)`: decide, apply, run it, reconcile."""
 
@@ -166,6 +207,8 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_show(sizes)}" for key, sizes in value.items())
     if isinstance(value, list) and len(value) > 6:
         return f"{len(value)} sizes [{', '.join(map(str, value[:3]))}, ..., {value[-1]}]"
     return str(value)

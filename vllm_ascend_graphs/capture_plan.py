@@ -1,0 +1,243 @@
+"""Which batch sizes get graphs, and what vLLM's model runner captures and replays from them (pure).
+
+The platform's pass leaves one list of capture sizes in `compilation_config`. The model runner
+then decides what is captured, at worker start: vLLM rounds the sizes to multiples of the decode
+query length (1 + speculative tokens) when decode graphs are FULL, and its `CudagraphDispatcher`
+turns the list into graphs per runtime mode: FULL graphs for uniform decode batches of up to
+`max_num_seqs` requests, PIECEWISE (or FULL, in mode FULL) graphs for every size. A decode batch
+replays the graph of the smallest size that holds it; above the largest size it runs eagerly.
+
+vLLM Ascend's grid stops at the largest default size that fits `max_num_seqs x (1 + K)`, so with
+an off-grid `max_num_seqs` (12: sizes 1, 2, 4, 8) the largest decode batches (9 to 12 requests)
+run eagerly, 7.6 times slower on a 910B2 (vllm-ascend issue #16049). This plan adds the exact
+ceiling whenever decode graphs are on: the one size every full decode batch needs. Padding above
+the ceiling would not help, since a uniform decode batch never has more tokens than it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from typing import NamedTuple
+
+from .enums import CUDAGraphMode
+from .errors import GraphConfigError
+
+MAX_DEFAULT_CAPTURE_SIZE = 512
+REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newer driver lifts it
+
+
+class DecodeShape(NamedTuple):
+    """What bounds a uniform decode batch: requests, tokens per request, tokens per step."""
+
+    max_num_seqs: int = 256
+    spec_tokens: int = 0
+    max_num_batched_tokens: int | None = None  # None: not known here, so not a limit
+
+    @property
+    def query_len(self) -> int:
+        """Tokens per request in a decode step: one, plus the speculative tokens to verify."""
+        return 1 + self.spec_tokens
+
+    @property
+    def max_requests(self) -> int:
+        """The most requests one decode step can hold (the scheduler's token budget may cap it)."""
+        if self.max_num_batched_tokens is None:
+            return self.max_num_seqs
+        return max(1, min(self.max_num_seqs, self.max_num_batched_tokens // self.query_len))
+
+    @property
+    def ceiling(self) -> int:
+        """The token count of the largest decode batch: the one capture size that covers them all."""
+        return self.max_requests * self.query_len
+
+
+class RuntimeGraphs(NamedTuple):
+    """The token counts the model runner captures a graph for, per runtime mode."""
+
+    full: tuple[int, ...] = ()
+    piecewise: tuple[int, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.full) + len(self.piecewise)
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {"FULL": list(self.full), "PIECEWISE": list(self.piecewise)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[int]]) -> RuntimeGraphs:
+        return cls(tuple(data.get("FULL", ())), tuple(data.get("PIECEWISE", ())))
+
+
+class CapturePlan(NamedTuple):
+    """The capture sizes to write into vLLM's config, and a note for every adjustment."""
+
+    sizes: tuple[int, ...]
+    notes: tuple[str, ...] = ()
+
+
+def default_capture_sizes(max_size: int) -> tuple[int, ...]:
+    """vLLM's default list: 1, 2, 4, multiples of 8 below 256, then multiples of 16."""
+    sizes = [1, 2, 4, *range(8, 256, 8), *range(256, max_size + 1, 16)]
+    return tuple(s for s in sizes if s <= max_size)
+
+
+def vllm_ascend_sizes(shape: DecodeShape, *, sizes: tuple[int, ...] | None = None,
+                      max_size: int | None = None) -> tuple[int, ...]:
+    """The list vLLM Ascend's platform pass leaves, from the user's sizes or its default grid.
+
+    Its default largest size is `min(max_num_seqs x (1 + K), 512)` (vLLM's CUDA default doubles it);
+    vLLM then drops sizes above the scheduler's token budget, and captures that budget itself
+    when it falls inside the grid.
+    """
+    budget = shape.max_num_batched_tokens
+    if sizes:
+        return tuple(sorted({s for s in sizes if budget is None or s <= budget}))
+    limit = max_size or min(shape.max_num_seqs * shape.query_len, MAX_DEFAULT_CAPTURE_SIZE)
+    if budget is not None:
+        limit = min(limit, budget)
+    grid = set(default_capture_sizes(limit))
+    if budget is not None and budget <= limit:
+        grid.add(budget)
+    return tuple(sorted(grid))
+
+
+def round_for_decode(sizes: tuple[int, ...], multiple: int) -> tuple[int, ...]:
+    """vLLM's worker rule for FULL decode graphs with speculative decoding: every size rounded up to
+    a multiple of the decode query length, none above the largest size (or that multiple alone)."""
+    if multiple <= 1 or not sizes:
+        return sizes
+    rounded = sorted({_round_up(s, multiple) for s in sizes if _round_up(s, multiple) <= sizes[-1]})
+    return tuple(rounded or ([multiple] if multiple <= sizes[-1] else []))
+
+
+def plan_capture_sizes(
+    mode: CUDAGraphMode,
+    shape: DecodeShape,
+    *,
+    sizes: tuple[int, ...] | None = None,
+    max_size: int | None = None,
+    soc: str | None = None,
+) -> CapturePlan:
+    """The sizes to capture, ascending: vLLM Ascend's list, as the worker will round it, plus the
+    decode ceiling where the user set neither sizes nor a largest size. None without graphs."""
+    if mode is CUDAGraphMode.NONE:
+        return CapturePlan(())
+    notes: list[str] = []
+    chosen = vllm_ascend_sizes(shape, sizes=sizes, max_size=max_size)
+    if not chosen:
+        raise GraphConfigError(
+            f"compilation_config.cudagraph_capture_sizes: got {list(sizes or ())}, none of which fits the "
+            f"{shape.max_num_batched_tokens} tokens of max_num_batched_tokens; allowed: at least one size up to it"
+        )
+    if mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1:
+        rounded = round_for_decode(chosen, shape.query_len)
+        if not rounded and (sizes or max_size is not None):
+            key = "cudagraph_capture_sizes" if sizes else "max_cudagraph_capture_size"
+            raise GraphConfigError(
+                f"compilation_config.{key}: got {list(sizes) if sizes else max_size}, all below "
+                f"{shape.query_len}, the tokens of one decode step with {_tokens(shape.spec_tokens, 'speculative token')}; "
+                f"allowed: a size of at least {shape.query_len} (vLLM's FULL decode graphs need one)"
+            )
+        if rounded != chosen:
+            notes.append(f"capture sizes {_show(chosen)} -> {_show(rounded)}: FULL decode graphs with "
+                         f"{_tokens(shape.spec_tokens, 'speculative token')} take multiples of {shape.query_len} "
+                         "(vLLM's model runner rounds them)")
+        chosen = rounded
+    before = eager_decode_batches(mode, chosen, shape)
+    if before and not sizes and max_size is None:
+        chosen = tuple(sorted({*chosen, shape.ceiling}))
+        notes.append(f"adds {shape.ceiling}: decode batches of {spans(before)} requests would otherwise run "
+                     f"eagerly (max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens)")
+    if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
+        reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
+        notes.append(f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support "
+                     f"only {REDUCED_CAPTURE_SIZE_COUNT} piecewise capture sizes for now")
+        chosen = reduced
+    eager = eager_decode_batches(mode, chosen, shape)
+    if eager:
+        given = "cudagraph_capture_sizes" if sizes else "max_cudagraph_capture_size"
+        notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them "
+                     f"({given} was given; {shape.ceiling} would cover them)")
+    return CapturePlan(chosen, tuple(notes))
+
+
+def runtime_graphs(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> RuntimeGraphs:
+    """What the dispatcher captures: FULL graphs for uniform decode (mode FULL: for every size),
+    PIECEWISE graphs for every size when mixed batches run piecewise."""
+    if mode is CUDAGraphMode.NONE:
+        return RuntimeGraphs()
+    mixed = sizes if mode.mixed_mode is not CUDAGraphMode.NONE else ()
+    if mode is CUDAGraphMode.FULL:
+        return RuntimeGraphs(full=mixed)
+    decode: tuple[int, ...] = ()
+    if mode.decode_mode is CUDAGraphMode.FULL:
+        top = shape.max_num_seqs * shape.query_len
+        decode = tuple(s for s in sizes if shape.query_len <= s <= top)
+    return RuntimeGraphs(full=decode, piecewise=mixed)
+
+
+def dispatch_decode(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
+                    requests: int) -> tuple[CUDAGraphMode, int]:
+    """The runtime mode and padded token count a uniform decode batch of `requests` requests gets."""
+    return _dispatcher(mode, sizes, shape)(requests)
+
+
+def eager_decode_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> tuple[int, ...]:
+    """The decode batch sizes (in requests) that replay no graph although the mode has graphs."""
+    if mode is CUDAGraphMode.NONE:
+        return ()
+    dispatch = _dispatcher(mode, sizes, shape)
+    return tuple(n for n in range(1, shape.max_requests + 1) if dispatch(n)[0] is CUDAGraphMode.NONE)
+
+
+def _dispatcher(mode: CUDAGraphMode, sizes: tuple[int, ...],
+                shape: DecodeShape) -> Callable[[int], tuple[CUDAGraphMode, int]]:
+    """The dispatcher's choice for uniform decode batches: the smallest size that holds the batch,
+    replayed as a FULL graph where one exists, else PIECEWISE; no size or no graph: eager."""
+    graphs = runtime_graphs(mode, sizes, shape)
+    full, piecewise = set(graphs.full), set(graphs.piecewise)
+
+    def dispatch(requests: int) -> tuple[CUDAGraphMode, int]:
+        tokens = requests * shape.query_len
+        if not sizes or tokens > sizes[-1]:
+            return CUDAGraphMode.NONE, tokens
+        padded = sizes[bisect.bisect_left(sizes, tokens)]
+        if padded in full:
+            return CUDAGraphMode.FULL, padded
+        if padded in piecewise:
+            return CUDAGraphMode.PIECEWISE, padded
+        return CUDAGraphMode.NONE, tokens
+
+    return dispatch
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _spread(sizes: tuple[int, ...], count: int) -> tuple[int, ...]:
+    """`count` sizes spread evenly over `sizes`, keeping the smallest and the largest."""
+    step = (len(sizes) - 1) / (count - 1)
+    return tuple(sizes[round(i * step)] for i in range(count))
+
+
+def spans(batches: tuple[int, ...]) -> str:
+    """Request counts as ranges: "9-12", "3", "5-7, 9"."""
+    parts, start = [], batches[0]
+    for previous, current in zip(batches, (*batches[1:], None)):
+        if current != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = current
+    return ", ".join(parts)
+
+
+def _tokens(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _show(sizes: tuple[int, ...]) -> str:
+    if len(sizes) > 6:
+        return f"{len(sizes)} sizes [{', '.join(map(str, sizes[:3]))}, ..., {sizes[-1]}]"
+    return str(list(sizes))
