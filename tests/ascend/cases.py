@@ -30,6 +30,8 @@ class Case:
     # Settings vLLM or vllm-ascend is expected to change after our plan is applied: rules of theirs
     # that the plan does not model. Every other case must come through unchanged.
     overrides: tuple[str, ...] = ()
+    # Likewise for the model runner, at worker start (worker_stage.py).
+    worker_overrides: tuple[str, ...] = ()
 
     @property
     def engine_args(self) -> dict[str, Any]:
@@ -50,19 +52,36 @@ class Case:
         }
         return ",".join(f"{key}={value}" for key, value in facts.items())
 
+    @property
+    def user_sizes(self) -> bool:
+        """Whether the user gave capture sizes or a largest size (kept as given, eager batches named)."""
+        compilation = self.engine.get("compilation_config") or {}
+        return "cudagraph_capture_sizes" in compilation or "max_cudagraph_capture_size" in compilation
+
     def explain_argv(self, model_dir: str) -> list[str]:
         argv = ["explain", "--json", "--model", model_dir, "--additional-config", json.dumps(self.additional),
                 "--assume", self.assume, "--max-num-seqs", str(self.engine_args["max_num_seqs"])]
-        mode = (self.engine.get("compilation_config") or {}).get("cudagraph_mode")
-        if mode:
-            argv += ["--cudagraph-mode", mode]
+        compilation = self.engine.get("compilation_config") or {}
+        if compilation.get("cudagraph_mode"):
+            argv += ["--cudagraph-mode", compilation["cudagraph_mode"]]
+        if compilation.get("cudagraph_capture_sizes"):
+            argv += ["--capture-sizes", ",".join(map(str, compilation["cudagraph_capture_sizes"]))]
+        if compilation.get("max_cudagraph_capture_size"):
+            argv += ["--max-capture-size", str(compilation["max_cudagraph_capture_size"])]
+        if self.engine.get("max_num_batched_tokens"):
+            argv += ["--max-num-batched-tokens", str(self.engine["max_num_batched_tokens"])]
         if self.engine.get("enforce_eager"):
             argv.append("--enforce-eager")
         return argv
 
 
-def mode(name: str) -> dict[str, Any]:
-    return {"compilation_config": {"cudagraph_mode": name}}
+def mode(name: str, **compilation_config: Any) -> dict[str, Any]:
+    return {"compilation_config": {"cudagraph_mode": name, **compilation_config}}
+
+
+def seqs(count: int, **engine: Any) -> dict[str, Any]:
+    """`max_num_seqs` off vLLM Ascend's grid of capture sizes (vllm-ascend issue #16049) and more."""
+    return {"max_num_seqs": count, **engine}
 
 
 def compilation(**flags: bool) -> dict[str, Any]:
@@ -156,6 +175,42 @@ CASES = [
     Case("whisper-full", model="whisper", engine=mode("FULL")),
     Case("whisper-enforce-eager", model="whisper", engine={"enforce_eager": True}),
     Case("mistral-xlite-installed", model="mistral", additional=xlite(), xlite_installed=True),
+    # What the model runner captures (issue 13): max_num_seqs off the grid, speculative decoding
+    # (sizes rounded to multiples of 1 + K), MLA, each mode, sizes the user gave, TP 2.
+    Case("llama-seqs12", engine=seqs(12)),
+    Case("llama-seqs12-full-decode-only", engine=seqs(12, **mode("FULL_DECODE_ONLY"))),
+    Case("llama-seqs12-full", engine=seqs(12, **mode("FULL"))),
+    Case("llama-seqs12-piecewise", engine=seqs(12, **mode("PIECEWISE"))),
+    Case("llama-seqs20", engine=seqs(20)),
+    Case("llama-seqs3", engine=seqs(3)),
+    Case("llama-seqs1-spec2-full-decode-only", engine=seqs(1, **ngram(2), **mode("FULL_DECODE_ONLY"))),
+    Case("llama-seqs7-spec1", engine=seqs(7, **ngram(1))),
+    Case("llama-seqs12-spec2-full", engine=seqs(12, **ngram(2), **mode("FULL"))),
+    Case("llama-seqs12-spec3-piecewise", engine=seqs(12, **ngram(3), **mode("PIECEWISE"))),
+    Case("llama-seqs100-spec2-full-decode-only", engine=seqs(100, **ngram(2), **mode("FULL_DECODE_ONLY"))),
+    Case("llama-seqs300-spec1", engine=seqs(300, **ngram(1), max_num_batched_tokens=1024)),  # past the cap of 512
+    Case("llama-seqs64-spec3-token-budget", engine=seqs(64, **ngram(3), max_num_batched_tokens=100)),
+    Case("llama-seqs12-tp2", engine=seqs(12, tensor_parallel_size=2)),
+    Case("llama-seqs20-spec1-tp2-full-decode-only", engine=seqs(20, **ngram(1), tensor_parallel_size=2,
+                                                               **mode("FULL_DECODE_ONLY"))),
+    Case("deepseek-v3-seqs12-spec1", model="deepseek-v3", engine=seqs(12, **ngram(1))),
+    Case("deepseek-v3-seqs20-full", model="deepseek-v3", engine=seqs(20, **mode("FULL"))),
+    Case("deepseek-v3-seqs12-spec3-full-decode-only", model="deepseek-v3",
+         engine=seqs(12, **ngram(3), **mode("FULL_DECODE_ONLY"))),
+    Case("qwen3-moe-seqs12-spec1-tp2", model="qwen3-moe", engine=seqs(12, **ngram(1), tensor_parallel_size=2)),
+    Case("qwen3-vl-seqs12", model="qwen3-vl", engine=seqs(12)),
+    Case("whisper-seqs12", model="whisper", engine=seqs(12)),
+    Case("llama-xlite-seqs12-installed", engine=seqs(12), additional=xlite(), xlite_installed=True),
+    Case("llama-950-seqs100", soc="950", engine=seqs(100)),
+    # Sizes the user gave are kept as given (the eager decode batches are named in a note).
+    Case("llama-seqs12-user-sizes", engine=seqs(12, **mode("FULL_AND_PIECEWISE", cudagraph_capture_sizes=[1, 2, 4, 8]))),
+    Case("llama-seqs20-user-max-size", engine=seqs(20, **mode("FULL_DECODE_ONLY", max_cudagraph_capture_size=16))),
+    Case("llama-seqs12-spec3-user-sizes", engine=seqs(12, **ngram(3), **mode("FULL_DECODE_ONLY",
+                                                                         cudagraph_capture_sizes=[1, 6, 30, 48]))),
+    # 310P with ngram: its model runner captures decode graphs for one token per request, a rule
+    # of vLLM Ascend's that the plan does not model; the worker reports it.
+    Case("llama-310p-seqs12-spec1-full-decode-only", soc="310P", engine=seqs(12, **ngram(1), **mode("FULL_DECODE_ONLY")),
+         worker_overrides=("graphs",)),
 ]
 BY_ID = {case.id: case for case in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,25 @@ def explain(argv: list[str]) -> dict[str, Any]:
 
 
 def build(case: Any, model_dir: str) -> dict[str, Any]:
-    """The engine config vLLM, our plugin and vllm-ascend build for the case, and what was logged."""
+    """The engine config vLLM, our plugin and vllm-ascend build for the case, what a worker's model
+    runner then decides (`worker_stage.py`), and what was logged in each stage."""
     from vllm.engine.arg_utils import EngineArgs
 
+    from worker_stage import start_model_runner
+
+    with logged_by_plugin() as logged:
+        try:
+            config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
+        except Exception as exc:  # the contract may expect an error
+            return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
+    with logged_by_plugin() as worker_logged:
+        worker = start_model_runner(config)
+    return {"config": facts(config), "logged": logged, "worker": {**worker, "logged": worker_logged}}
+
+
+@contextlib.contextmanager
+def logged_by_plugin() -> Iterator[list[list[str]]]:
+    """[level, message] of every record our plugin logs inside the block."""
     from vllm_ascend_graphs.integrations.vllm.adapter import LOGGER_NAME
 
     logged: list[list[str]] = []
@@ -105,10 +122,9 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
     handler.emit = lambda record: logged.append([record.levelname, record.getMessage()])  # type: ignore[method-assign]
     logging.getLogger(LOGGER_NAME).addHandler(handler)
     try:
-        config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
-    except Exception as exc:  # the contract may expect an error
-        return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
-    return {"config": facts(config), "logged": logged}
+        yield logged
+    finally:
+        logging.getLogger(LOGGER_NAME).removeHandler(handler)
 
 
 def facts(config: Any) -> dict[str, Any]:

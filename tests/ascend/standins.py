@@ -1,18 +1,23 @@
 """Stand-ins for the native pieces of vLLM Ascend's stack, so that its Python runs on vLLM's CPU build.
 
 Only what has no CPU build is stood in for: `torch_npu` (its Python front needs CANN), the
-`torch.npu` device module it installs, and `vllm_ascend._build_info`, which vllm-ascend's build
-writes and its sdist lacks. Everything else, vllm-ascend's own code included, is the real thing.
+`torch.npu` device module it installs, CANN's `acl` module, and `vllm_ascend._build_info`, which
+vllm-ascend's build writes and its sdist lacks. Everything else, vllm-ascend's own code included, is the real thing.
 
 The stand-ins answer nothing they cannot know: every `torch.npu` name comes from the real
 torch-npu wheel's `torch_npu/npu/__init__.py` (`__all__`), and calling any of them raises, except
 the few questions a machine without an NPU answers truthfully (`is_available()` is False).
 Accessing a name the real module lacks is an `AttributeError`, as it would be on a real install.
+Any other `torch_npu.<module>` that vllm-ascend imports (its worker imports
+`torch_npu.op_plugin.atb._atb_ops`) exists exactly where the wheel has that file, and offers the
+functions and classes the file defines, each unusable in the same way.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -32,13 +37,19 @@ def install(torch_npu_source: Path, soc: str) -> None:
 
     torch.utils.rename_privateuse1_backend("npu")  # what importing the real torch_npu does first
     npu = _module("torch_npu.npu", {name: _unavailable(f"torch.npu.{name}") for name in npu_names(torch_npu_source)})
-    vars(npu).update(NO_NPU_ANSWERS)
+    vars(npu).update(NO_NPU_ANSWERS, __path__=[])
+    npu.__getattr__ = _submodules(torch_npu_source, "torch_npu.npu", _ops("torch_npu.npu", no_ops=True))  # type: ignore[attr-defined]
     c10d = _native_module("torch_npu._C._distributed_c10d")
     native = _native_module("torch_npu._C", _distributed_c10d=c10d)
     torch_npu = _module("torch_npu", {"npu": npu, "_C": native, "__path__": []})
-    torch_npu.__getattr__ = _ops("torch_npu")  # type: ignore[attr-defined]
+    torch_npu.__getattr__ = _submodules(torch_npu_source, "torch_npu", _ops("torch_npu"))  # type: ignore[attr-defined]
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _WheelModules)]
+    sys.meta_path.insert(0, _WheelModules(torch_npu_source))
     torch.npu = npu  # type: ignore[attr-defined]
     torch.distributed.is_hccl_available = lambda: False  # type: ignore[attr-defined]
+    # pyACL, CANN's compiled Python module (vllm-ascend's device allocator imports `acl.rt`): no
+    # package or stub of it exists outside CANN, so any public name resolves, unusable.
+    _native_module("acl", rt=_native_module("acl.rt"))
     device_type, soc_version = DEVICE_TYPES[soc]
     _module("vllm_ascend._build_info", {"__device_type__": device_type, "__soc_version__": soc_version})
 
@@ -50,6 +61,34 @@ def npu_names(torch_npu_source: Path) -> list[str]:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
             return list(ast.literal_eval(node.value))
     raise LookupError(f"no __all__ in {torch_npu_source}/torch_npu/npu/__init__.py")
+
+
+class _WheelModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """`torch_npu.<module>` where the wheel has its file: the file's top-level functions and classes
+    by name (read with `ast`, nothing of it runs), each one raising when used."""
+
+    def __init__(self, source: Path):
+        self.root = source / "torch_npu"
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if not fullname.startswith("torch_npu.") or fullname in sys.modules:
+            return None
+        base = self.root.joinpath(*fullname.split(".")[1:])
+        package = (base / "__init__.py").is_file()
+        if not package and not base.with_suffix(".py").is_file():
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=package)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        base = self.root.joinpath(*module.__name__.split(".")[1:])
+        file = base / "__init__.py" if module.__spec__ and module.__spec__.submodule_search_locations is not None \
+            else base.with_suffix(".py")
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        defined = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        vars(module).update({name: _unavailable(f"{module.__name__}.{name}") for name in defined})
 
 
 def _module(name: str, attributes: dict[str, Any]) -> types.ModuleType:
@@ -80,12 +119,25 @@ def _native_module(name: str, **attributes: Any) -> types.ModuleType:
     return module
 
 
-def _ops(owner: str, every_name: bool = False) -> Callable[[str], Any]:
+def _submodules(source: Path, owner: str, otherwise: Callable[[str], Any]) -> Callable[[str], Any]:
+    """Module `__getattr__`: a submodule the wheel has (the real package imports its submodules, so
+    `torch.npu.memory` is an attribute), else `otherwise(name)`."""
+
+    def resolve(name: str) -> Any:
+        base = source.joinpath(*owner.split("."), name)
+        if (base / "__init__.py").is_file() or base.with_suffix(".py").is_file():
+            return importlib.import_module(f"{owner}.{name}")
+        return otherwise(name)
+
+    return resolve
+
+
+def _ops(owner: str, every_name: bool = False, no_ops: bool = False) -> Callable[[str], Any]:
     """Module `__getattr__`: torch_npu's NPU operators (`npu_*`, `_npu_*`, generated from its native
     function list, so named in no Python file), or any public name of a compiled module."""
 
     def resolve(name: str) -> Any:
-        if name.startswith("__") or not (every_name or name.startswith(("npu_", "_npu_"))):
+        if name.startswith("__") or no_ops or not (every_name or name.startswith(("npu_", "_npu_"))):
             raise AttributeError(f"module {owner!r} has no attribute {name!r}")
         return _unavailable(f"{owner}.{name}")
 

@@ -80,6 +80,8 @@ def test_explain_predicts_the_record_and_overrides_are_exactly_the_expected_ones
         assert override["by"] == "vllm_ascend.platform.NPUPlatform"
         predicted[override["setting"]] = override["effective"]
     assert predicted == {k: record[k] for k in PLAN_FIELDS}
+    if not record["overrides"]:
+        assert explained["graphs"] == record["graphs"]  # what the model runner will capture, per runtime mode
 
 
 @pytest.mark.parametrize("case", built, ids=[c.id for c in built])

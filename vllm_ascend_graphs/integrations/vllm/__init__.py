@@ -10,7 +10,13 @@ from typing import Any
 
 from ...errors import GraphConfigError
 from . import adapter
-from .decision import RECORD_KEY, on_check_and_update_config, on_dispatcher_keys, reconcile_recorded
+from .decision import (
+    RECORD_KEY,
+    REQUESTED_SIZES,
+    on_check_and_update_config,
+    on_dispatcher_keys,
+    reconcile_recorded,
+)
 
 __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 
@@ -18,9 +24,10 @@ __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 def register() -> None:
     """Hook the active platform's config check, and finish each engine config (errors, last reconcile).
 
-    On platforms with static graphs, also let the selected backend supply the graph wrapper and
-    the compiler (`runtime_hooks`); the CPU build has none, so nothing more is hooked there. A vLLM
-    outside the tested range is left untouched, with one warning.
+    On platforms with static graphs, also reconcile what the model runner resolves at worker start,
+    and let the selected backend supply the graph wrapper and the compiler (`runtime_hooks`); the
+    CPU build has none, so nothing more is hooked there. A vLLM outside the tested range is left
+    untouched, with one warning.
     """
     why_not = adapter.unsupported_version(adapter.vllm_version())
     if why_not:
@@ -52,9 +59,11 @@ def decision_of(llm: Any) -> dict[str, Any]:
 
 
 def _finish_engine_config(original: Any) -> Any:
-    """Our config errors reach the caller unwrapped; vLLM's passes after the platform's are reconciled."""
+    """The decision sees the sizes the user gave; our config errors reach the caller unwrapped; vLLM's
+    passes after the platform's are reconciled."""
 
     def create_engine_config(self: Any, *args: Any, **kwargs: Any) -> Any:
+        requested = REQUESTED_SIZES.set(adapter.requested_sizes(self))
         try:
             vllm_config = original(self, *args, **kwargs)
         except ValueError as exc:
@@ -62,6 +71,8 @@ def _finish_engine_config(original: Any) -> Any:
             if ours is None:
                 raise
             raise ours from None
+        finally:
+            REQUESTED_SIZES.reset(requested)
         reconcile_recorded(vllm_config, by="vLLM's config passes")
         return vllm_config
 

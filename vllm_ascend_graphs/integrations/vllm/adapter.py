@@ -178,6 +178,16 @@ def graph_settings(vllm_config: Any) -> dict[str, Any]:
     }
 
 
+def requested_sizes(engine_args: Any) -> tuple[list[int] | None, int | None]:
+    """The capture sizes and largest size the user gave `EngineArgs` (directly or in its
+    compilation_config), before vLLM fills in its defaults: the config the platform sees holds
+    both, so it cannot tell sizes the user chose from the default grid."""
+    compilation = engine_args.compilation_config
+    sizes = engine_args.cudagraph_capture_sizes or getattr(compilation, "cudagraph_capture_sizes", None)
+    largest = engine_args.max_cudagraph_capture_size or getattr(compilation, "max_cudagraph_capture_size", None)
+    return sizes, largest
+
+
 def decode_limits(vllm_config: Any) -> tuple[int, int, int]:
     """(max_num_seqs, speculative tokens, max_num_batched_tokens): what bounds a decode batch."""
     scheduler = vllm_config.scheduler_config

@@ -20,6 +20,7 @@ nothing is applied, and the record states what vLLM set.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -36,6 +37,10 @@ from . import adapter
 RECORD_KEY = "_vllm_ascend_graphs"
 MODEL_RUNNER = "vLLM's model runner"
 _PROPOSER = object()  # no `uniform_decode_query_len` given: a speculative-decoding proposer's dispatcher
+# (capture sizes, largest size) as the user gave them to the engine config being built; unset
+# outside `EngineArgs.create_engine_config`, where the config's own sizes count as given.
+REQUESTED_SIZES: contextvars.ContextVar[tuple[list[int] | None, int | None]] = contextvars.ContextVar(
+    "vllm_ascend_graphs_requested_sizes")
 ASCEND_COMPILATION = "ascend_compilation_config"
 XLITE = "xlite_graph_config"
 
@@ -61,7 +66,11 @@ def recorded(vllm_config: Any) -> dict[str, Any] | None:
 def decide(vllm_config: Any) -> Selection:
     """Run the selector with vLLM's settings, the platform, the parallel sizes and the model."""
     config = {k: v for k, v in adapter.additional_config(vllm_config).items() if k != RECORD_KEY}
-    request = GraphRequest.parse(config, **adapter.graph_settings(vllm_config))
+    settings = adapter.graph_settings(vllm_config)
+    requested = REQUESTED_SIZES.get(None)
+    if requested is not None:  # vLLM's defaults are no request: the plan chooses the sizes
+        settings.update(capture_sizes=requested[0], max_capture_size=requested[1])
+    request = GraphRequest.parse(config, **settings)
     assumptions = Assumptions.from_environ()
     platform = probe_environment().replace(device=adapter.platform_device_type(),
                                            static_graphs=adapter.supports_static_graphs())

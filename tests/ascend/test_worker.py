@@ -1,0 +1,108 @@
+"""The worker stage: what vllm-ascend's model runner resolves and captures at worker start is what
+the record says, and every decode batch the scheduler can form replays a graph.
+
+`worker_stage.py` runs vllm-ascend's own `_check_and_update_cudagraph_mode` on a worker's copy of
+each case's config, with our plugin's worker hook in place (vLLM's `CudagraphDispatcher`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cases import CASES, Case
+from test_contract import result_of
+
+RUNNERS = {"vllm_ascend.worker.worker.NPUWorker": "vllm_ascend.worker.model_runner_v1.NPUModelRunner",
+           "vllm_ascend.xlite.xlite_worker.XliteWorker": "vllm_ascend.xlite.xlite_model_runner.XliteModelRunner",
+           "vllm_ascend._310p.worker_310p.NPUWorker310": "vllm_ascend._310p.model_runner_310p.NPUModelRunner310"}
+MLA_MODELS = ("deepseek-v3",)
+MODEL_RUNNER = "vLLM's model runner"
+FIELDS = ("cudagraph_mode", "capture_sizes", "graphs")
+
+built = [case for case in CASES if case.error is None]
+ids = [case.id for case in built]
+
+
+def worker_of(contract, case: Case) -> dict:
+    return result_of(contract, case)["worker"]
+
+
+def new_overrides(contract, case: Case) -> list[dict]:
+    """Overrides the worker added to the record it received."""
+    front = result_of(contract, case)["config"]["record"]
+    return worker_of(contract, case)["record"]["overrides"][len(front["overrides"]):]
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
+def test_the_worker_runs_vllm_ascends_model_runner_and_attention_backend(contract, case):
+    config, worker = result_of(contract, case)["config"], worker_of(contract, case)
+    assert worker["runner"] == RUNNERS[config["worker_cls"]]
+    if case.soc == "310P":
+        backend = "vllm_ascend._310p.attention.attention_v1.AscendAttentionBackend310"
+    elif case.model in MLA_MODELS:
+        backend = "vllm_ascend.attention.mla_v1.AscendMLABackend"
+    else:
+        backend = "vllm_ascend.attention.attention_v1.AscendAttentionBackend"
+    assert worker["attention_backend"] == backend
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
+def test_the_record_holds_what_the_worker_resolves_and_captures(contract, case):
+    """The record the worker received predicts its mode, sizes and graphs per runtime mode, except
+    where the case expects the model runner to override it; its own record then says what it did."""
+    front, worker = result_of(contract, case)["config"]["record"], worker_of(contract, case)
+    predicted = {field: front[field] for field in FIELDS}
+    for override in new_overrides(contract, case):
+        assert override["planned"] == predicted[override["setting"]]
+        predicted[override["setting"]] = override["effective"]
+    resolved = {field: worker[field] for field in FIELDS}
+    assert resolved == predicted
+    assert {field: worker["record"][field] for field in FIELDS} == resolved
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
+def test_worker_overrides_are_exactly_the_expected_ones_and_said(contract, case):
+    worker = worker_of(contract, case)
+    found = new_overrides(contract, case)
+    assert [o["setting"] for o in found] == list(case.worker_overrides)
+    assert all(o["by"] == MODEL_RUNNER for o in found)
+    texts = [f"{MODEL_RUNNER} changed {o['setting']}" for o in found]
+    warnings = [message for level, message in worker["logged"] if level == "WARNING"]
+    assert len(warnings) == len(texts) and all(t in w for t, w in zip(texts, warnings))
+    assert [level for level, _ in worker["logged"]] == ["WARNING"] * len(texts)  # no second INFO line
+    assert all(t in worker["record"]["summary"] for t in texts)
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
+def test_every_decode_batch_replays_a_graph_where_the_plan_chose_the_sizes(contract, case):
+    """Decode batches of 1 to max_num_seqs requests (as many as the token budget allows) replay a
+    graph; where the user gave the sizes, the record names exactly the batches that run eagerly."""
+    worker = worker_of(contract, case)
+    eager = [requests for requests, (mode, _) in enumerate(worker["decode"], start=1) if mode == "NONE"]
+    if worker["cudagraph_mode"] == "NONE":
+        assert len(eager) == len(worker["decode"])
+    elif case.user_sizes:
+        named = [n for n in worker["record"]["notes"] if "run eagerly: no capture size holds them" in n]
+        assert len(named) == (1 if eager else 0)
+        assert all(n.startswith(f"decode batches of {span(eager)} requests run eagerly") for n in named)
+    elif not case.worker_overrides:
+        assert eager == []
+
+
+@pytest.mark.parametrize("case", [c for c in built if not c.user_sizes], ids=[c.id for c in built if not c.user_sizes])
+def test_no_capture_size_is_padded_above_the_decode_ceiling(contract, case):
+    """The plan adds at most the ceiling, max_num_seqs x (1 + K) within the token budget: nothing
+    larger than it, or than vLLM Ascend's own largest size."""
+    worker = worker_of(contract, case)
+    if not worker["capture_sizes"]:
+        return
+    query_len, budget = worker["query_len"], worker["max_num_batched_tokens"]
+    ceiling = len(worker["decode"]) * query_len
+    own_largest = min(worker["max_num_seqs"] * query_len, 512, budget)  # vLLM Ascend's default, within the budget
+    assert max(worker["capture_sizes"]) <= max(ceiling, own_largest)
+
+
+def span(batches: list[int]) -> str:
+    from vllm_ascend_graphs.capture_plan import spans
+
+    return spans(tuple(batches))
