@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
     tp_multiple_triggers: tuple[str, ...]
     other_compilation_modes: str  # NO_GRAPHS or NO_COMPILATION
     platform_changes_ascend_config: bool  # whether its platform pass also writes the process-wide AscendConfig
-    from_table: frozenset[str] = frozenset()  # the fields above taken from the built-in table of `release`
+    from_table: frozenset[str]  # the fields above taken from the built-in table of `release`
 
     @property
     def flashcomm1(self) -> bool:
@@ -101,7 +102,7 @@ _KEYS_0_26 = (_KEYS_0_23 - {
     "enable_flashcomm2_parallel_size", "enable_matmul_allreduce", "hamming_sparse", "layer_sharding",
     "multistream_overlap_gate", "weight_prefetch_config",
 }) | {"batch_job_sched_config", "scheduler_config", "short_request_first_config", "sparse_kv_offload_config"}
-BUILTIN: Mapping[str, VllmAscendFacts] = {
+BUILTIN: Mapping[str, VllmAscendFacts] = MappingProxyType({
     "0.23.0.post1": _table(
         "0.23.0.post1", _XLITE_0_23, _KEYS_0_23,
         ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS, True),
@@ -111,7 +112,7 @@ BUILTIN: Mapping[str, VllmAscendFacts] = {
         (_KEYS_0_26 - {FLASHCOMM1, "enable_sleep_mode_extra_cleanup"}) | {"dynamic_spec_config", "rl_config"},
         ("parallel_config.use_sequence_parallel_moe", "additional_config.enable_shared_expert_dp",
          "additional_config.enable_dsa_cp"), NO_COMPILATION, False),
-}
+})
 
 
 @functools.cache
