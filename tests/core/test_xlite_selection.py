@@ -30,6 +30,15 @@ def test_the_mode_beside_xlite_and_why(config, mode, spec_tokens, effective, not
     assert (plan.backend, plan.cudagraph_mode, plan.notes) == ("xlite", effective, (note,))
 
 
+def test_an_explicit_none_beside_decode_only_xlite_says_both_what_changed_and_how_to_run_eagerly():
+    request = GraphRequest.parse({"xlite_graph_config": {"enabled": True}}, cudagraph_mode="NONE")
+    plan = select(request, environment=XLITE_NPU, model=QWEN).plan
+    assert (plan.cudagraph_mode, plan.notes) == (CUDAGraphMode.FULL_DECODE_ONLY, (
+        f"cudagraph_mode NONE -> FULL_DECODE_ONLY: {DECODE_ONLY}",
+        "beside xlite, vLLM Ascend sets the mode itself: to run without graphs, use enforce_eager=True or turn "
+        "xlite off"))
+
+
 def test_static_kernels_cover_the_decode_sizes_of_the_speculative_steps():
     request = GraphRequest.parse({"xlite_graph_config": {"enabled": True},
                                   "ascend_compilation_config": {"enable_static_kernel": True}}, max_num_seqs=4)

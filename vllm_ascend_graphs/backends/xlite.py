@@ -49,7 +49,7 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
             return Probe.refuse(refusal)
         facts = environment.vllm_ascend_facts
         if not facts.xlite_worker:
-            return Probe.refuse(f"{facts.source_of('xlite_worker')} has no XliteGraph path (no xlite worker)")
+            return Probe.refuse(f"{facts.source} has no XliteGraph path (no xlite worker)")  # read where installed
         adapters = facts.source_of("xlite_architectures")
         if model.architecture not in facts.xlite_architectures:
             return Probe.refuse(f"{model.architecture} has no xlite adapter in {adapters}; "
