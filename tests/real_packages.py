@@ -6,6 +6,7 @@
   downloads its wheel once into `.cache/real-packages/` and unpacks its Python files there.
 - vllm-ascend is never installed or built: `vllm_ascend_source()` downloads its sdist once and
   unpacks it there; its folder goes on `sys.path` in the contract tier (`tests/ascend/`).
+  `vllm_ascend_vendor_source()` unpacks there the newer refs vendored beside the checkout.
 
 A download that fails because the package index cannot be reached skips the test that needs it,
 with a reason that `-ra` shows in the run's summary; any other failure fails the test.
@@ -74,12 +75,49 @@ def vllm_ascend_source(version: str) -> Path:
     # pip reads the sdist's metadata through its setup.py, which needs setuptools_scm and, without
     # building anything, a SoC name; nothing is compiled.
     sdist = _download(f"vllm-ascend=={version}", "--no-binary=:all:", "--no-build-isolation", suffix=".tar.gz",
-                      env={"SOC_VERSION": "ascend910b1", "COMPILE_CUSTOM_KERNELS": "0"})
+                      env={"SOC_VERSION": "ascend910b1", "COMPILE_CUSTOM_KERNELS": "0", **_setuptools_scm()})
     unpacking = target.with_name(target.name + ".partial")
     shutil.rmtree(unpacking, ignore_errors=True)
     with tarfile.open(sdist) as archive:
         archive.extractall(unpacking, filter="data")
     (unpacking / f"vllm_ascend-{version}").rename(target)
+    shutil.rmtree(unpacking)
+    return target
+
+
+SETUPTOOLS_SCM = ("setuptools-scm==10.3.4", "vcs-versioning==2.6.0")  # pure Python wheels
+
+
+def _setuptools_scm() -> dict[str, str]:
+    """Where this environment lacks setuptools_scm (the main test environment does): its wheels on pip's
+    PYTHONPATH, so that pip can read the sdist's metadata; nothing is installed."""
+    if importlib.util.find_spec("setuptools_scm") is not None:
+        return {}
+    wheels = [str(_download(requirement)) for requirement in SETUPTOOLS_SCM]
+    return {"PYTHONPATH": os.pathsep.join([*wheels, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+VENDOR_ENV = "VLLM_ASCEND_VENDOR"
+VENDOR = ROOT.parent / "shared" / "vendor" / "vllm-ascend"  # beside the checkout: CI reaches no code host
+
+
+def vllm_ascend_vendor_source(ref: str) -> Path:
+    """The unpacked vllm-ascend archive of `ref` ("v0.26.0rc" or "main"), `vllm-ascend-<ref>-<commit>.tar.gz`
+    in the vendor folder (`VLLM_ASCEND_VENDOR` overrides it): a folder holding its `vllm_ascend/`."""
+    vendor = Path(os.environ.get(VENDOR_ENV) or VENDOR)
+    archives = sorted(vendor.glob(f"vllm-ascend-{ref}-*.tar.gz"))
+    if len(archives) != 1:
+        pytest.fail(f"{VENDOR_ENV}: expected one vllm-ascend-{ref}-<commit>.tar.gz in {vendor}, found "
+                    f"{[a.name for a in archives] or 'none'}; set {VENDOR_ENV} to the folder that holds them")
+    name = archives[0].name.removesuffix(".tar.gz")
+    target = CACHE / name
+    if (target / "vllm_ascend").is_dir():
+        return target
+    unpacking = target.with_name(name + ".partial")
+    shutil.rmtree(unpacking, ignore_errors=True)
+    with tarfile.open(archives[0]) as archive:
+        archive.extractall(unpacking, filter="data")
+    (unpacking / name).rename(target)  # whole or absent, as for the sdist
     shutil.rmtree(unpacking)
     return target
 

@@ -16,6 +16,7 @@ from .enums import AttentionSupport
 from .environment import DEVICES, SOCS, Environment
 from .errors import GraphConfigError, did_you_mean, invalid, show
 from .models import ModelInfo
+from .vllm_ascend_support import RELEASES
 
 ENV_VAR = "ASCEND_GRAPHS_ASSUME"
 ABSENT = "absent"
@@ -67,7 +68,7 @@ ENVIRONMENT_KEYS: dict[str, Callable[[str, str], object]] = {
     "torch_npu": _version,
     "cann": _version,
     "xlite": _version,
-    "vllm_ascend": _version,
+    "vllm_ascend": _choice(RELEASES),  # a release with a built-in table: planning needs its facts
     "tp": _count(1),
     "pp": _count(1),
     "dp": _count(1),

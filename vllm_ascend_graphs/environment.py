@@ -17,9 +17,12 @@ import importlib.machinery
 import importlib.util
 import os
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import distributions, shared_libraries
+
+if TYPE_CHECKING:
+    from .vllm_ascend_support import VllmAscendFacts
 
 DEVICES = ("npu", "cuda", "xpu", "cpu")
 NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (vLLM's CPU build)
@@ -40,7 +43,7 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     xlite_unchecked: bool = False  # an installed xlite whose files are read when first asked: xlite_problem
     npugraph_ex: bool = False
     torchair: bool = False
-    vllm_ascend: str | None = None
+    vllm_ascend: str | None = None  # the installed version, or an assumed release (vllm_ascend_support.RELEASES)
     # Whether vLLM's platform for this device captures graphs at all; None: as usual for the device.
     static_graphs: bool | None = None
     tp: int = 1
@@ -59,6 +62,15 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
         if self.xlite_unchecked and self.xlite_error is None:
             return xlite_readiness(self.xlite)
         return self.xlite_error
+
+    @property
+    def vllm_ascend_facts(self) -> VllmAscendFacts:
+        """What this vllm-ascend's platform does that a plan must follow: read from the installed one's
+        source when first asked (most decisions never ask), else the built-in table of the assumed
+        release, else that of 0.23.0.post1."""
+        from .vllm_ascend_support import vllm_ascend_facts
+
+        return vllm_ascend_facts(self.vllm_ascend, assumed="vllm_ascend" in self.assumed)
 
     @property
     def captures_graphs(self) -> bool:

@@ -1,10 +1,12 @@
-"""What vLLM Ascend's graph paths support, read from the installed vllm-ascend without importing it.
+"""What vLLM Ascend's platform does that a plan must follow, read from the installed vllm-ascend.
 
-Importing `vllm_ascend` imports torch_npu, which breaks on a machine without CANN, and what its
-paths support changes between releases (0.23.0.post1 has xlite adapters for 8 architectures, its
-main branch for 11). So the facts come from its source files, parsed with `ast`. Where it is not
-installed (planning with `--assume` on another machine), the built-in table below stands in, and
-says which release it describes.
+Importing `vllm_ascend` imports torch_npu, which breaks on a machine without CANN, and these facts
+change between its releases (its main branch drops FlashComm v1 and adds xlite adapters). So they
+are read from its source files, parsed with `ast` and never imported, when first asked for. Where
+vllm-ascend is not installed, or another release is assumed (`--assume vllm_ascend=main`), the
+built-in table of that release stands in; 0.23.0.post1, the release this package pairs with,
+when nothing is installed or assumed. Which TP settings prune the capture sizes can only be known
+per release (it is spread over several functions), so that fact always comes from the table.
 """
 
 from __future__ import annotations
@@ -12,36 +14,127 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import ast
 
-DESCRIBED_RELEASE = "0.23.0.post1"
-# Architectures with an xlite adapter (`_supported_architectures` of the adapter classes in
-# vllm_ascend/xlite/xlite.py) in vllm-ascend 0.23.0.post1.
-BUILTIN_XLITE_ARCHITECTURES = frozenset({
+RELEASES = ("0.23.0.post1", "0.26.0rc", "main")  # the releases with a built-in table, oldest first
+DEFAULT_RELEASE = RELEASES[0]
+
+# `other_compilation_modes`: the `compilation_config` field vLLM Ascend sets to NONE when the
+# compilation mode is neither NONE nor VLLM_COMPILE.
+NO_GRAPHS = "cudagraph_mode"  # no graphs (and with them no capture sizes, no Npugraph_ex)
+NO_COMPILATION = "mode"  # no compilation; the graph mode is kept, and piecewise modes then fail its assertion
+
+FLASHCOMM1 = "enable_flashcomm1"
+# The files read, below the `vllm_ascend` package folder.
+XLITE_ADAPTERS = ("xlite", "xlite.py")
+XLITE_WORKER = ("xlite", "xlite_worker.py")
+ASCEND_CONFIG = ("ascend_config.py",)
+PLATFORM = ("platform.py",)
+
+
+class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
+    """One vllm-ascend's graph-relevant behaviour, and where each fact was learnt."""
+
+    release: str  # the described release it is or is nearest to (one of RELEASES): whose table fills gaps
+    source: str  # for messages: "vllm-ascend 0.23.0.post1 (installed)" or "vllm-ascend main (built-in table)"
+    version: str | None  # the installed version (its distribution metadata); None for a built-in table
+    xlite_worker: bool  # whether it has an XliteGraph path at all (vllm_ascend/xlite/xlite_worker.py)
+    xlite_architectures: frozenset[str]  # the architectures its xlite adapters serve
+    known_keys: frozenset[str]  # the top-level additional_config keys its AscendConfig reads a value of
+    # The settings that make its platform keep only capture sizes that are multiples of TP (with TP > 1,
+    # a graph mode and no enforce_eager): "additional_config.KEY" or "parallel_config.FIELD" (vLLM's).
+    # additional_config.enable_shared_expert_dp counts only with expert parallelism, as AscendConfig reads it.
+    tp_multiple_triggers: tuple[str, ...]
+    other_compilation_modes: str  # NO_GRAPHS or NO_COMPILATION
+    platform_changes_ascend_config: bool  # whether its platform pass also writes the process-wide AscendConfig
+    from_table: frozenset[str]  # the fields above taken from the built-in table of `release`
+
+    @property
+    def flashcomm1(self) -> bool:
+        """Whether `enable_flashcomm1` (FlashComm v1, its sequence parallelism) still works; main only warns."""
+        return FLASHCOMM1 in self.known_keys
+
+    def source_of(self, field: str) -> str:
+        """Where `field` was learnt, for messages."""
+        if field not in self.from_table or self.version is None:
+            return self.source
+        return f"the built-in table for vllm-ascend {self.release} (installed: {self.version})"
+
+    def replace(self, **changes: object) -> VllmAscendFacts:
+        return self._replace(**changes)
+
+
+FACTS = ("xlite_worker", "xlite_architectures", "known_keys", "tp_multiple_triggers", "other_compilation_modes",
+         "platform_changes_ascend_config")
+
+
+def _table(release: str, xlite: frozenset[str], keys: frozenset[str], triggers: tuple[str, ...], other_modes: str,
+           changes_ascend_config: bool) -> VllmAscendFacts:
+    return VllmAscendFacts(release, f"vllm-ascend {release} (built-in table)", None, True, xlite, keys, triggers,
+                           other_modes, changes_ascend_config, frozenset(FACTS))
+
+
+# The built-in tables, each checked against that release's source (tests/real/test_vllm_ascend_facts.py).
+_XLITE_0_23 = frozenset({
     "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3VLForConditionalGeneration",
     "Qwen3MoeForCausalLM", "Qwen3VLMoeForConditionalGeneration", "Glm4MoeForCausalLM", "MiniMaxM2ForCausalLM",
 })
-XLITE_ADAPTERS = ("xlite", "xlite.py")  # below the vllm_ascend package
-XLITE_WORKER = ("xlite", "xlite_worker.py")
+_KEYS_0_23 = frozenset({
+    "SLO_limits_for_dynamic_batch", "ascend_compilation_config", "ascend_fusion_config", "ascend_log_path",
+    "c8_enable_reshape_optim", "dp_allreduce_on_npu", "dump_config", "dump_config_path", "enable_async_exponential",
+    "enable_balance_scheduling", "enable_cpu_binding", FLASHCOMM1, "enable_flashcomm2_parallel_size",
+    "enable_fused_mc2", "enable_kv_nz", "enable_matmul_allreduce", "enable_mc2_hierarchy_comm", "enable_mlapo",
+    "enable_prefill_mc2", "enable_reduce_sample", "enable_shared_expert_dp", "enable_sleep_mode_extra_cleanup",
+    "enable_sparse_li_c8", "enable_sparse_sfa_c8", "enable_transpose_kv_cache_by_block", "eplb_config",
+    "finegrained_tp_config", "hamming_sparse", "layer_sharding", "mega_moe_max_tokens", "mix_placement",
+    "msmonitor_use_daemon", "multistream_dsv4_dsa_overlap", "multistream_overlap_gate",
+    "multistream_overlap_shared_expert", "pa_shape_list", "profiling_chunk_config", "recompute_scheduler_enable",
+    "refresh", "rejection_sampler_config", "weight_nz_mode", "weight_prefetch_config", "xlite_graph_config",
+})
+_KEYS_0_26 = (_KEYS_0_23 - {
+    "SLO_limits_for_dynamic_batch", "dp_allreduce_on_npu", "enable_async_exponential",
+    "enable_flashcomm2_parallel_size", "enable_matmul_allreduce", "hamming_sparse", "layer_sharding",
+    "multistream_overlap_gate", "weight_prefetch_config",
+}) | {"batch_job_sched_config", "scheduler_config", "short_request_first_config", "sparse_kv_offload_config"}
+BUILTIN: Mapping[str, VllmAscendFacts] = MappingProxyType({
+    "0.23.0.post1": _table(
+        "0.23.0.post1", _XLITE_0_23, _KEYS_0_23,
+        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS, True),
+    "0.26.0rc": _table("0.26.0rc", _XLITE_0_23, _KEYS_0_26, ("additional_config.enable_flashcomm1",), NO_GRAPHS, True),
+    "main": _table(
+        "main", _XLITE_0_23 | {"DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"},
+        (_KEYS_0_26 - {FLASHCOMM1, "enable_sleep_mode_extra_cleanup"}) | {"dynamic_spec_config", "rl_config"},
+        ("parallel_config.use_sequence_parallel_moe", "additional_config.enable_shared_expert_dp",
+         "additional_config.enable_dsa_cp"), NO_COMPILATION, False),
+})
 
 
-class XliteSupport(NamedTuple):
-    """The architectures vLLM Ascend runs on xlite, and where that list comes from."""
+@functools.cache
+def vllm_ascend_facts(version: str | None, *, assumed: bool = False) -> VllmAscendFacts:
+    """The facts of vllm-ascend `version`: read from the installed one when `version` is its (probed)
+    version, else the built-in table of that release (an assumed one names a release)."""
+    package = None if assumed or version is None else _package_dir()
+    if package is None:
+        return BUILTIN[DEFAULT_RELEASE if version is None else release_of(version)]
+    return read_vllm_ascend(package, version)
 
-    architectures: frozenset[str]
-    source: str  # shown to users: "vllm-ascend 0.23.0.post1 (installed)" or "the built-in table ..."
-    worker: bool = True  # whether that vllm-ascend has an xlite worker at all
 
-
-def xlite_support(vllm_ascend_version: str | None) -> XliteSupport:
-    """From the installed vllm-ascend when `vllm_ascend_version` is its version, else the built-in table."""
-    package = _package_dir()
-    if vllm_ascend_version is None or package is None:
-        return XliteSupport(BUILTIN_XLITE_ARCHITECTURES, f"the built-in table for vllm-ascend {DESCRIBED_RELEASE}")
-    return _read_xlite_support(package, vllm_ascend_version)
+def release_of(version: str) -> str:
+    """The described release a vllm-ascend version is or follows: 0.23 and older -> 0.23.0.post1, 0.24 to 0.26
+    -> 0.26.0rc, newer ones and 0.0.0 (what its setup.py calls a checkout without tags) -> main."""
+    if version in RELEASES:
+        return version
+    match = re.match(r"(\d+)\.(\d+)", version)
+    numbers = (int(match[1]), int(match[2])) if match else (0, 0)
+    if numbers == (0, 0) or numbers > (0, 26):
+        return "main"
+    return "0.26.0rc" if numbers > (0, 23) else "0.23.0.post1"
 
 
 @functools.cache
@@ -56,32 +149,120 @@ def _package_dir() -> str | None:
 
 
 @functools.cache
-def _read_xlite_support(package: str, version: str) -> XliteSupport:
+def read_vllm_ascend(package: str, version: str) -> VllmAscendFacts:
+    """The facts of the vllm-ascend source in `package` (its `vllm_ascend/` folder). What cannot be read
+    (a file missing or unparsable, a pattern not found) comes from the table of its release, and says so."""
+    table = BUILTIN[release_of(version)]
+    read: dict[str, object] = {"xlite_worker": os.path.exists(os.path.join(package, *XLITE_WORKER))}
+    adapters = _parse(package, XLITE_ADAPTERS) if read["xlite_worker"] else None
+    if not read["xlite_worker"]:
+        read["xlite_architectures"] = frozenset()
+    elif adapters is not None:
+        read["xlite_architectures"] = frozenset(_supported_architectures(adapters))
+    config = _parse(package, ASCEND_CONFIG)
+    keys = _known_keys(config) if config is not None else None
+    if keys:
+        read["known_keys"] = frozenset(keys)
+    platform = _parse(package, PLATFORM)
+    if platform is not None:
+        read["platform_changes_ascend_config"] = _changes_ascend_config(platform)
+        other_modes = _other_compilation_modes(platform)
+        if other_modes is not None:
+            read["other_compilation_modes"] = other_modes
+    return table.replace(source=f"vllm-ascend {version} (installed)", version=version,
+                         from_table=frozenset(FACTS) - set(read), **read)
+
+
+def clear_cache() -> None:
+    """Forget what was found and read (after installing into a running process, and in tests)."""
+    for cached in (vllm_ascend_facts, _package_dir, read_vllm_ascend):
+        cached.cache_clear()
+
+
+def _parse(package: str, path: tuple[str, ...]) -> ast.Module | None:
     import ast  # only where vllm-ascend is installed: not on every decision's import path
 
-    source = f"vllm-ascend {version} (installed)"
-    if not os.path.exists(os.path.join(package, *XLITE_WORKER)):
-        return XliteSupport(frozenset(), source, worker=False)
     try:
-        with open(os.path.join(package, *XLITE_ADAPTERS), encoding="utf-8") as fh:
-            tree = ast.parse(fh.read())
+        with open(os.path.join(package, *path), encoding="utf-8") as fh:
+            return ast.parse(fh.read())
     except (OSError, SyntaxError, ValueError):
-        return XliteSupport(frozenset(), f"{source}, whose xlite adapters could not be read", worker=True)
-    return XliteSupport(frozenset(_supported_architectures(tree)), source)
+        return None
 
 
 def _supported_architectures(tree: ast.Module) -> set[str]:
-    """The strings of every class-level `_supported_architectures = [...]` in the module."""
+    """Every class-level `_supported_architectures` of the module: a list of names, or one name alone
+    (its adapter base class accepts a bare string)."""
     import ast
 
     found: set[str] = set()
     for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
         for statement in cls.body:
             targets = statement.targets if isinstance(statement, ast.Assign) else (
-                [statement.target] if isinstance(statement, ast.AnnAssign) else [])
+                [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value else [])
             if any(isinstance(t, ast.Name) and t.id == "_supported_architectures" for t in targets):
                 try:
-                    found.update(a for a in ast.literal_eval(statement.value) if isinstance(a, str))
+                    value = ast.literal_eval(statement.value)
+                    found.update(a for a in ([value] if isinstance(value, str) else value) if isinstance(a, str))
                 except (ValueError, TypeError):
                     continue
     return found
+
+
+ADDITIONAL_CONFIG = "additional_config"
+
+
+def _known_keys(tree: ast.Module) -> set[str]:
+    """The keys read from a name `additional_config` anywhere in the module: `.get("k", ...)`, `["k"]`, and
+    helpers called as `f(..., additional_config, "k", ...)`. A key only tested with `in` is not read
+    (main tests `"enable_flashcomm1" in additional_config` only to warn that it is gone)."""
+    import ast
+
+    def is_config(node: ast.AST) -> bool:
+        return isinstance(node, ast.Name) and node.id == ADDITIONAL_CONFIG
+
+    keys: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            call = node.func
+            if isinstance(call, ast.Attribute) and call.attr == "get" and is_config(call.value) and node.args:
+                keys.append(node.args[0])
+            keys.extend(key for arg, key in zip(node.args, node.args[1:]) if is_config(arg))
+        elif isinstance(node, ast.Subscript) and is_config(node.value) and isinstance(node.ctx, ast.Load):
+            keys.append(node.slice)
+    return {key.value for key in keys if isinstance(key, ast.Constant) and isinstance(key.value, str)}
+
+
+def _other_compilation_modes(tree: ast.Module) -> str | None:
+    """What `if X.mode not in [CompilationMode.NONE, CompilationMode.VLLM_COMPILE]:` sets: `X.cudagraph_mode`
+    (NO_GRAPHS) or `X.mode` (NO_COMPILATION); None where no such test is found."""
+    import ast
+
+    for node in ast.walk(tree):
+        test = node.test if isinstance(node, ast.If) else None
+        if not (isinstance(test, ast.Compare) and [type(op) for op in test.ops] == [ast.NotIn]
+                and isinstance(test.left, ast.Attribute) and test.left.attr == "mode"):
+            continue
+        if {"NONE", "VLLM_COMPILE"} <= {n.attr for n in ast.walk(test.comparators[0]) if isinstance(n, ast.Attribute)}:
+            assigned = {target.attr for statement in node.body for n in ast.walk(statement)
+                        if isinstance(n, ast.Assign) for target in n.targets if isinstance(target, ast.Attribute)}
+            for field in (NO_GRAPHS, NO_COMPILATION):
+                if field in assigned:
+                    return field
+    return None
+
+
+def _changes_ascend_config(tree: ast.Module) -> bool:
+    """Whether the module assigns an attribute of a name `ascend_config` (the object `init_ascend_config`
+    returns, which `get_ascend_config()` hands to the model runner), e.g.
+    `ascend_config.ascend_compilation_config.enable_npugraph_ex = False`."""
+    import ast
+
+    for node in ast.walk(tree):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        for target in targets:
+            while isinstance(target, ast.Attribute):
+                target = target.value
+                if isinstance(target, ast.Name) and target.id == "ascend_config":
+                    return True
+    return False

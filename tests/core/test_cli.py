@@ -53,9 +53,31 @@ def test_explain_json_has_the_documented_keys(capsys, tmp_path):
     assert any("AscendMLABackend" in note for note in data["notes"])
 
 
+XLITE_DEEPSEEK = ["explain", "--json", "--architecture", "DeepseekV32ForCausalLM", "--additional-config",
+                  '{"xlite_graph_config": {"enabled": true}}', "--assume", "device=npu,soc=910B,xlite=0.2.0rc4"]
+
+
+@pytest.mark.parametrize(("assume", "environ", "backend", "reason"), [
+    ([], "", "aclgraph", "DeepseekV32ForCausalLM has no xlite adapter in vllm-ascend 0.23.0.post1 (built-in table); "),
+    (["--assume", "vllm_ascend=main"], "", "xlite",
+     "xlite 0.2.0rc4 supports DeepseekV32ForCausalLM on npu with vllm-ascend main (built-in table)"),
+    ([], "vllm_ascend=main", "xlite", "xlite 0.2.0rc4 supports DeepseekV32ForCausalLM on npu with vllm-ascend main"),
+    (["--assume", "vllm_ascend=0.26.0rc"], "vllm_ascend=main", "aclgraph",
+     "DeepseekV32ForCausalLM has no xlite adapter in vllm-ascend 0.26.0rc (built-in table); "),
+])
+def test_explain_plans_for_the_assumed_vllm_ascend_release(capsys, monkeypatch, assume, environ, backend, reason):
+    monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", environ)
+    code, out, err = run(capsys, *XLITE_DEEPSEEK, *assume)
+    data = json.loads(out)
+    assert (code, err, data["backend"]) == (0, "", backend)
+    assert data["trail"][0]["backend"] == "xlite" and data["trail"][0]["reason"].startswith(reason)
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
+        (["explain", "--assume", "vllm_ascend=0.25"],
+         ["--assume vllm_ascend: got '0.25'; allowed: 0.23.0.post1, 0.26.0rc, main"]),
         (["explain", "--additional-config", "{not json"], ["--additional-config: not valid JSON"]),
         (["explain", "--additional-config", '{"graph_backend": "xlit"}'], ["did you mean 'xlite'?"]),
         (["explain", "--additional-config", '{"graph_backend": "aclgraph", "graph_fallback": false}'],
@@ -231,7 +253,7 @@ json_texts = st.sampled_from(["{}", "[]", "null", "1", '"x"', "{", "[" * 3000, "
 explain_options = st.lists(st.sampled_from([
     ("--architecture", awkward_text), ("--additional-config", json_texts), ("--cudagraph-mode", awkward_text),
     ("--capture-sizes", awkward_text), ("--max-num-seqs", awkward_text),
-    ("--assume", st.builds("{}={}".format, st.sampled_from(["tp", "device", "soc", "attention", "xlite", "x"]),
+    ("--assume", st.builds("{}={}".format, st.sampled_from(["tp", "device", "soc", "attention", "xlite", "vllm_ascend", "x"]),
                            awkward_text)),
 ]).flatmap(lambda option: st.tuples(st.just(option[0]), option[1])), max_size=4)
 

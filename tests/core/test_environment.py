@@ -41,6 +41,17 @@ def test_assumptions_from_the_environment_variable(monkeypatch):
         Assumptions.from_environ()
 
 
+@pytest.mark.parametrize(("spec", "release"), [("", "0.23.0.post1"), ("vllm_ascend=MAIN", "main"),
+                                              ("vllm_ascend=0.26.0rc", "0.26.0rc")])
+def test_an_assumed_vllm_ascend_release_decides_the_facts(spec, release):
+    """Nothing assumed here (no vllm-ascend in the test environment): 0.23.0.post1, the release paired with."""
+    env = Assumptions.parse([spec]).apply_to_environment(Environment(device="npu"))
+    facts = env.vllm_ascend_facts
+    assert (facts.release, facts.source, facts.version) == (release, f"vllm-ascend {release} (built-in table)", None)
+    assert env.vllm_ascend == (release if spec else None)
+    assert ("vllm_ascend" in env.assumed) == bool(spec)
+
+
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
@@ -52,6 +63,9 @@ def test_assumptions_from_the_environment_variable(monkeypatch):
         ("tp=" + "9" * 5000, ["--assume tp: got '99999", "9'...;", "an integer from 1 to"]),  # past int()'s digit limit
         ("attention=sometimes", ["--assume attention", "UNIFORM_BATCH"]),
         ("xlite=$(rm)", ["--assume xlite", "absent"]),
+        ("vllm_ascend=0.26.0", ["--assume vllm_ascend: got '0.26.0'; did you mean '0.26.0rc'? allowed: 0.23.0.post1, "
+                                "0.26.0rc, main"]),
+        ("vllm_ascend=absent", ["--assume vllm_ascend: got 'absent'; allowed: 0.23.0.post1, 0.26.0rc, main"]),
         ("device", ["KEY=VALUE"]),
         ("colour=red", ["unknown key 'colour'", "allowed: device, soc"]),
     ],

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, select
+from vllm_ascend_graphs.capture_plan import default_capture_sizes
 from vllm_ascend_graphs.cli import main
 from vllm_ascend_graphs.hooks.specs import hookimpl
-from vllm_ascend_graphs.capture_plan import default_capture_sizes
-from vllm_ascend_graphs.vllm_ascend_support import BUILTIN_XLITE_ARCHITECTURES, xlite_support
+from vllm_ascend_graphs.vllm_ascend_support import BUILTIN, vllm_ascend_facts
 
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")
 GPU = Environment(device="cuda", torch="2.13.0+cu130")
@@ -90,9 +90,10 @@ def test_planning_without_vllm_ascend_uses_the_table_of_the_release_it_names(npu
     deepseek = select({"graph_backend": "xlite"}, environment=xlite_npu,
                       model=ModelInfo.from_architecture("DeepseekV3ForCausalLM"))
     assert deepseek.trail[0].reason.startswith(
-        "DeepseekV3ForCausalLM has no xlite adapter in the built-in table for vllm-ascend 0.23.0.post1; supported: ")
-    assert len(BUILTIN_XLITE_ARCHITECTURES) == 8
-    for architecture in sorted(BUILTIN_XLITE_ARCHITECTURES):
+        "DeepseekV3ForCausalLM has no xlite adapter in vllm-ascend 0.23.0.post1 (built-in table); supported: ")
+    architectures = BUILTIN["0.23.0.post1"].xlite_architectures
+    assert len(architectures) == 8
+    for architecture in sorted(architectures):
         chosen = select({"graph_backend": "xlite"}, environment=xlite_npu,
                         model=ModelInfo.from_architecture(architecture))
         assert chosen.plan.backend == "xlite", architecture
@@ -125,19 +126,17 @@ def unrelated():
 def fresh_support(monkeypatch):
     from vllm_ascend_graphs import vllm_ascend_support
 
-    vllm_ascend_support._package_dir.cache_clear()
-    vllm_ascend_support._read_xlite_support.cache_clear()
+    vllm_ascend_support.clear_cache()
     yield monkeypatch
-    vllm_ascend_support._package_dir.cache_clear()
-    vllm_ascend_support._read_xlite_support.cache_clear()
+    vllm_ascend_support.clear_cache()
 
 
 def test_an_installed_vllm_ascend_says_which_architectures_xlite_runs(tmp_path, fresh_support):
     fresh_support.syspath_prepend(str(installed_vllm_ascend(tmp_path, ADAPTERS)))
-    support = xlite_support("0.26.0")
-    assert support.architectures == {"LlamaForCausalLM", "DeepseekV3ForCausalLM", "NewModelForCausalLM"}
-    assert support.source == "vllm-ascend 0.26.0 (installed)" and support.worker
-    assert xlite_support(None).source == "the built-in table for vllm-ascend 0.23.0.post1"
+    facts = vllm_ascend_facts("0.26.0")
+    assert facts.xlite_architectures == {"LlamaForCausalLM", "DeepseekV3ForCausalLM", "NewModelForCausalLM"}
+    assert facts.source_of("xlite_architectures") == "vllm-ascend 0.26.0 (installed)" and facts.xlite_worker
+    assert vllm_ascend_facts(None).source == "vllm-ascend 0.23.0.post1 (built-in table)"
 
 
 def test_an_installed_vllm_ascend_without_an_xlite_worker_has_no_xlite_path(tmp_path, fresh_support, npu):
@@ -147,8 +146,12 @@ def test_an_installed_vllm_ascend_without_an_xlite_worker_has_no_xlite_path(tmp_
     assert selection.trail[0].reason == "vllm-ascend 0.10.0 (installed) has no XliteGraph path (no xlite worker)"
 
 
-def test_unreadable_adapters_refuse_with_that_reason(tmp_path, fresh_support):
+def test_unreadable_adapters_come_from_the_table_of_the_release_and_say_so(tmp_path, fresh_support, npu):
     fresh_support.syspath_prepend(str(installed_vllm_ascend(tmp_path, "class Broken(:\n")))
-    support = xlite_support("0.26.0")
-    assert support.architectures == frozenset()
-    assert support.source == "vllm-ascend 0.26.0 (installed), whose xlite adapters could not be read"
+    facts = vllm_ascend_facts("0.26.0")
+    assert facts.xlite_architectures == BUILTIN["0.26.0rc"].xlite_architectures
+    assert "xlite_architectures" in facts.from_table
+    environment = npu.replace(xlite="0.2.0rc4", vllm_ascend="0.26.0")
+    assert select({"graph_backend": "xlite"}, environment=environment, model=QWEN).trail[0].reason == (
+        "xlite 0.2.0rc4 supports Qwen3ForCausalLM on npu with the built-in table for vllm-ascend 0.26.0rc "
+        "(installed: 0.26.0)")

@@ -33,6 +33,15 @@ def test_the_mode_beside_xlite_and_why(config, mode, spec_tokens, effective, not
     assert (plan.backend, plan.cudagraph_mode, plan.notes) == ("xlite", effective, notes)
 
 
+def test_an_explicit_none_beside_decode_only_xlite_says_both_what_changed_and_how_to_run_eagerly():
+    request = GraphRequest.parse({"xlite_graph_config": {"enabled": True}}, cudagraph_mode="NONE")
+    plan = select(request, environment=XLITE_NPU, model=QWEN).plan
+    assert (plan.cudagraph_mode, plan.notes) == (CUDAGraphMode.FULL_DECODE_ONLY, (
+        f"cudagraph_mode NONE -> FULL_DECODE_ONLY: {DECODE_ONLY}",
+        "beside xlite, vLLM Ascend sets the mode itself: to run without graphs, use enforce_eager=True or turn "
+        "xlite off"))
+
+
 def test_static_kernels_cover_the_decode_sizes_of_the_speculative_steps():
     request = GraphRequest.parse({"xlite_graph_config": {"enabled": True},
                                   "ascend_compilation_config": {"enable_static_kernel": True}}, max_num_seqs=4)
@@ -51,11 +60,10 @@ def installed(tmp_path, monkeypatch):
         (adapters / "xlite_worker.py").write_text("")
         (adapters / "xlite.py").write_text(f"class Adapter:\n    _supported_architectures = {architectures!r}\n")
         monkeypatch.syspath_prepend(str(tmp_path))
-        support._package_dir.cache_clear()
+        support.clear_cache()
 
     yield install
-    support._package_dir.cache_clear()
-    support._read_xlite_support.cache_clear()
+    support.clear_cache()
 
 
 def xlite_reason(environment, architecture="Qwen3ForCausalLM"):
@@ -65,8 +73,23 @@ def xlite_reason(environment, architecture="Qwen3ForCausalLM"):
     return trail[0].reason
 
 
-def test_the_probe_says_what_serves():
-    assert xlite_reason(XLITE_NPU) == "xlite 0.2.0 supports Qwen3ForCausalLM on npu"
+def test_the_probe_says_what_serves_and_whose_adapters_it_went_by():
+    assert xlite_reason(XLITE_NPU) == "xlite 0.2.0 supports Qwen3ForCausalLM on npu with vllm-ascend 0.23.0.post1 " \
+                                      "(built-in table)"
+
+
+ASSUME_MAIN = XLITE_NPU.replace(vllm_ascend="main", assumed=frozenset({"vllm_ascend"}))
+MAIN_ONLY = ("DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM")
+
+
+@pytest.mark.parametrize("architecture", MAIN_ONLY)
+def test_architectures_main_adds_serve_on_xlite_with_main_only(architecture):
+    assert xlite_reason(ASSUME_MAIN, architecture) == (
+        f"xlite 0.2.0 supports {architecture} on npu with vllm-ascend main (built-in table)")
+    for release in ("0.23.0.post1", "0.26.0rc"):
+        older = ASSUME_MAIN.replace(vllm_ascend=release)
+        assert xlite_reason(older, architecture).startswith(
+            f"{architecture} has no xlite adapter in vllm-ascend {release} (built-in table); supported: Glm4Moe")
 
 
 def test_xlite_not_asked_for_is_not_requested():
@@ -80,8 +103,9 @@ def test_the_installed_vllm_ascend_decides_the_architectures(installed):
     assert xlite_reason(here, "LlamaForCausalLM") == (
         "LlamaForCausalLM has no xlite adapter in vllm-ascend 0.30.0 (installed); supported: MiniCPMForCausalLM, "
         "Qwen3ForCausalLM")
-    # An assumed vllm-ascend version describes another machine: the built-in table, not what is installed here.
-    assert xlite_reason(here.replace(assumed=frozenset({"vllm_ascend"})), "LlamaForCausalLM").startswith("xlite ")
+    # An assumed vllm-ascend release describes another machine: its built-in table, not what is installed here.
+    assumed = here.replace(vllm_ascend="main", assumed=frozenset({"vllm_ascend"}))
+    assert xlite_reason(assumed, "LlamaForCausalLM").endswith("with vllm-ascend main (built-in table)")
 
 
 def test_an_installed_vllm_ascend_without_adapters_supports_none(installed):

@@ -19,7 +19,6 @@ from ..environment import Environment
 from ..errors import GraphConfigError
 from ..models import ModelInfo
 from ..modes import CUDAGraphMode, resolve
-from ..vllm_ascend_support import xlite_support
 from .aclgraph import AclGraphRuntime, compile_options, graph_path_refusal
 from .base import GraphBackend, Plan, Probe
 
@@ -48,17 +47,18 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
         refusal = graph_path_refusal(request, environment)
         if refusal:
             return Probe.refuse(refusal)
-        support = xlite_support(None if "vllm_ascend" in environment.assumed else environment.vllm_ascend)
-        if not support.worker:
-            return Probe.refuse(f"{support.source} has no XliteGraph path (no xlite worker)")
-        if model.architecture not in support.architectures:
-            return Probe.refuse(f"{model.architecture} has no xlite adapter in {support.source}; "
-                                f"supported: {', '.join(sorted(support.architectures)) or 'none'}")
+        facts = environment.vllm_ascend_facts
+        if not facts.xlite_worker:
+            return Probe.refuse(f"{facts.source} has no XliteGraph path (no xlite worker)")  # read where installed
+        adapters = facts.source_of("xlite_architectures")
+        if model.architecture not in facts.xlite_architectures:
+            return Probe.refuse(f"{model.architecture} has no xlite adapter in {adapters}; "
+                                f"supported: {', '.join(sorted(facts.xlite_architectures)) or 'none'}")
         if environment.pp > 1:
             return Probe.refuse(f"xlite does not support pipeline parallelism (pp={environment.pp})")
         if environment.spec_tokens > 1:
             return Probe.refuse(f"xlite supports at most 1 speculative token (got {environment.spec_tokens})")
-        return Probe.ok(f"xlite {environment.xlite} supports {model.architecture} on npu")
+        return Probe.ok(f"xlite {environment.xlite} supports {model.architecture} on npu with {adapters}")
 
     def plan(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Plan:
         """The mode vLLM Ascend's xlite path sets beside xlite, whatever `cudagraph_mode` says: with
