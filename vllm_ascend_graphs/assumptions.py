@@ -75,6 +75,8 @@ ENVIRONMENT_KEYS: dict[str, Callable[[str, str], object]] = {
     "dcp": _count(1),
     "pcp": _count(1),
     "spec_tokens": _count(0),
+    "expert_parallel": _flag,
+    "sequence_parallel_moe": _flag,
     "launch_blocking": _flag,
 }
 MODEL_KEYS: dict[str, Callable[[str, str], object]] = {
@@ -124,8 +126,9 @@ class Assumptions(NamedTuple):
 
     def apply_to_environment(self, env: Environment) -> Environment:
         changes = dict(self.environment)
-        if "launch_blocking" in changes:
-            changes["launch_blocking"] = bool(changes["launch_blocking"])
+        for flag in ("launch_blocking", "expert_parallel", "sequence_parallel_moe"):
+            if flag in changes:
+                changes[flag] = bool(changes[flag])
         if "device" in changes:
             changes["static_graphs"] = None  # as usual for the assumed device
         if changes.get("device") == "npu" and "torch_npu" not in changes:

@@ -112,6 +112,13 @@ def round_for_decode(sizes: tuple[int, ...], multiple: int) -> tuple[int, ...]:
     return tuple(rounded or ([multiple] if multiple <= sizes[-1] else []))
 
 
+class TpAlignment(NamedTuple):
+    """vLLM Ascend keeps only capture sizes that are multiples of TP (sequence parallelism and kin)."""
+
+    tp: int
+    by: str  # the setting that turns it on, e.g. "additional_config.enable_flashcomm1"
+
+
 def plan_capture_sizes(
     mode: CUDAGraphMode,
     shape: DecodeShape,
@@ -119,11 +126,13 @@ def plan_capture_sizes(
     sizes: tuple[int, ...] | None = None,
     max_size: int | None = None,
     soc: str | None = None,
+    aligned: TpAlignment | None = None,
 ) -> CapturePlan:
-    """The sizes to capture, ascending: vLLM Ascend's list, as the worker will round it, plus the
-    decode ceiling where the user set neither sizes nor a largest size. None without graphs."""
+    """The sizes to capture, ascending: vLLM Ascend's list as its platform prunes it and the worker
+    rounds it, plus the decode ceiling where the user set neither sizes nor a largest size."""
     if mode is CUDAGraphMode.NONE:
         return CapturePlan(())
+    given = "cudagraph_capture_sizes" if sizes else ("max_cudagraph_capture_size" if max_size is not None else None)
     notes: list[str] = []
     chosen = vllm_ascend_sizes(shape, sizes=sizes, max_size=max_size)
     if not chosen:
@@ -131,25 +140,43 @@ def plan_capture_sizes(
             f"compilation_config.cudagraph_capture_sizes: got {list(sizes or ())}, none of which fits the "
             f"{shape.max_num_batched_tokens} tokens of max_num_batched_tokens; allowed: at least one size up to it"
         )
-    if mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1:
-        rounded = round_for_decode(chosen, shape.query_len)
-        if not rounded and (sizes or max_size is not None):
-            key = "cudagraph_capture_sizes" if sizes else "max_cudagraph_capture_size"
+    step = 1  # every size must be a multiple of it
+    if aligned is not None:
+        step = aligned.tp
+        kept = tuple(s for s in chosen if s % step == 0)
+        if not kept and given:
             raise GraphConfigError(
-                f"compilation_config.{key}: got {list(sizes) if sizes else max_size}, all below "
-                f"{shape.query_len}, the tokens of one decode step with {_tokens(shape.spec_tokens, 'speculative token')}; "
-                f"allowed: a size of at least {shape.query_len} (vLLM's FULL decode graphs need one)"
+                f"compilation_config.{given}: got {list(sizes) if sizes else max_size}, no multiple of "
+                f"tensor_parallel_size {aligned.tp}, which {aligned.by} requires; allowed: sizes that are multiples "
+                f"of {aligned.tp}"
+            )
+        if kept != chosen:
+            notes.append(f"capture sizes {_show(chosen)} -> {_show(kept)}: vLLM Ascend keeps multiples of "
+                         f"tensor_parallel_size {aligned.tp} with {aligned.by}")
+        chosen = kept
+    if mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1:
+        step = _decode_multiple(shape, aligned)
+        rounded = round_for_decode(chosen, step)
+        if not rounded and given:
+            raise GraphConfigError(
+                f"compilation_config.{given}: got {list(sizes) if sizes else max_size}, all below "
+                f"{step}, the tokens of one decode step with {_tokens(shape.spec_tokens, 'speculative token')}; "
+                f"allowed: a size of at least {step} (vLLM's FULL decode graphs need one)"
             )
         if rounded != chosen:
             notes.append(f"capture sizes {_show(chosen)} -> {_show(rounded)}: FULL decode graphs with "
-                         f"{_tokens(shape.spec_tokens, 'speculative token')} take multiples of {shape.query_len} "
+                         f"{_tokens(shape.spec_tokens, 'speculative token')} take multiples of {step} "
                          "(vLLM's model runner rounds them)")
         chosen = rounded
     before = eager_decode_batches(mode, chosen, shape)
-    if before and not sizes and max_size is None:
-        chosen = tuple(sorted({*chosen, shape.ceiling}))
-        notes.append(f"adds {shape.ceiling}: decode batches of {spans(before)} requests would otherwise run "
-                     f"eagerly (max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens)")
+    cover = _covering_size(mode, chosen, shape, step)
+    covered = tuple(sorted({*chosen, cover}))
+    saved = tuple(sorted(set(before) - set(eager_decode_batches(mode, covered, shape))))
+    if saved and not given:
+        chosen = covered
+        notes.append(f"adds {cover}: decode batches of {spans(saved)} requests would otherwise run eagerly "
+                     f"(max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens"
+                     f"{'' if cover == shape.ceiling else f', as a multiple of {step}'})")
     if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
         reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
         notes.append(f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support "
@@ -157,10 +184,36 @@ def plan_capture_sizes(
         chosen = reduced
     eager = eager_decode_batches(mode, chosen, shape)
     if eager:
-        given = "cudagraph_capture_sizes" if sizes else "max_cudagraph_capture_size"
-        notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them "
-                     f"({given} was given; {shape.ceiling} would cover them)")
+        why = (f"{given} was given; {cover} would cover them" if given else
+               f"sizes must be multiples of {step}, and FULL decode graphs hold at most "
+               f"{shape.max_num_seqs * shape.query_len} tokens")
+        notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them ({why})")
     return CapturePlan(chosen, tuple(notes))
+
+
+def _decode_multiple(shape: DecodeShape, aligned: TpAlignment | None) -> int:
+    """What vLLM rounds FULL decode sizes to: the decode query length, or with sequence parallelism the
+    larger of it and TP, which must then be a multiple of both."""
+    if aligned is None:
+        return shape.query_len
+    multiple = max(shape.query_len, aligned.tp)
+    if multiple % shape.query_len or multiple % aligned.tp:
+        raise GraphConfigError(
+            f"speculative_config.num_speculative_tokens: got {shape.spec_tokens}, but FULL decode graphs need sizes "
+            f"that are multiples of both {shape.query_len} (1 + num_speculative_tokens) and tensor_parallel_size "
+            f"{aligned.tp} ({aligned.by}); allowed: num_speculative_tokens + 1 dividing {aligned.tp} or a multiple "
+            f"of it, or {aligned.by} off"
+        )
+    return multiple
+
+
+def _covering_size(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, step: int) -> int:
+    """The one size, a multiple of `step` within the token budget, that leaves the fewest decode batches
+    eager: the ceiling rounded up to `step`, or, where FULL decode graphs stop below that, rounded down."""
+    budget = shape.max_num_batched_tokens
+    candidates = {_round_up(shape.ceiling, step), max(step, shape.ceiling // step * step)}
+    fitting = sorted(c for c in candidates if budget is None or c <= budget) or [max(step, budget // step * step)]
+    return min(fitting, key=lambda c: (len(eager_decode_batches(mode, tuple(sorted({*sizes, c})), shape)), c))
 
 
 def runtime_graphs(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> RuntimeGraphs:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .selection import Selection
 
 PROG = "vllm-ascend-graphs"
+COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_COMPILE")  # vLLM's, by number
+VLLM_COMPILE = COMPILATION_MODES[3]
 EXIT_FAILED = 1  # check: a mismatch or a failed capture; list: a plugin failed or clashed
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 3  # an error of ours: one line, the traceback with -v
@@ -81,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--additional-config", metavar="JSON", default="{}", help="vLLM's additional_config as JSON")
     explain.add_argument("--cudagraph-mode", metavar="MODE", help=f"one of {', '.join(CUDAGraphMode.__members__)}")
     explain.add_argument("--enforce-eager", action="store_true", help="as vLLM's enforce_eager=True")
+    explain.add_argument("--compilation-mode", metavar="MODE", default=VLLM_COMPILE,
+                         help=f"vLLM's compilation_config.mode: {', '.join(COMPILATION_MODES)} ({VLLM_COMPILE})")
     explain.add_argument("--capture-sizes", metavar="N,N,...", help="cudagraph_capture_sizes, comma-separated")
     explain.add_argument("--max-capture-size", metavar="N", help="max_cudagraph_capture_size")
     explain.add_argument("--max-num-seqs", metavar="N", default="256", help="vLLM's max_num_seqs (256)")
@@ -244,10 +248,13 @@ def _run_explain(args: argparse.Namespace) -> int:
     model = assumptions.apply_to_model(model)
     environment = assumptions.apply_to_environment(probe_environment())
     sizes = None if args.capture_sizes is None else [count_or_text(part) for part in args.capture_sizes.split(",")]
+    compilation_mode = _compilation_mode(args.compilation_mode)
     request = GraphRequest.parse(
         json_object("--additional-config", args.additional_config),
         cudagraph_mode=args.cudagraph_mode,
         enforce_eager=args.enforce_eager,
+        compiling=compilation_mode == VLLM_COMPILE,
+        other_compilation_mode=None if compilation_mode in ("NONE", VLLM_COMPILE) else compilation_mode,
         capture_sizes=sizes,
         max_capture_size=None if args.max_capture_size is None else count_or_text(args.max_capture_size),
         max_num_seqs=count_or_text(args.max_num_seqs),
@@ -260,6 +267,19 @@ def _run_explain(args: argparse.Namespace) -> int:
     else:
         print(render(selection, environment, model))
     return 0
+
+
+def _compilation_mode(text: str) -> str:
+    """A compilation mode by name (any case) or by vLLM's number (0 to 3)."""
+    from .errors import invalid
+
+    name = text.strip().upper()
+    if name.isdigit() and int(name) < len(COMPILATION_MODES):
+        return COMPILATION_MODES[int(name)]
+    if name in COMPILATION_MODES:
+        return name
+    raise invalid("--compilation-mode", text, f"{', '.join(COMPILATION_MODES)} or 0 to 3",
+                  choices=COMPILATION_MODES)
 
 
 def render(selection: Selection, environment: Environment, model: ModelInfo) -> str:

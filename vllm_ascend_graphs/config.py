@@ -16,6 +16,9 @@ from .enums import CUDAGraphMode
 from .errors import GraphConfigError, did_you_mean, invalid, show
 
 ROOT = "additional_config"
+# The top-level additional_config keys this package owns; vLLM Ascend owns the rest.
+OUR_KEYS = ("graph_backend", "graph_fallback", "graph_capture_policy", "graph_backend_options",
+            "ascend_compilation_config", "xlite_graph_config")
 AUTO = "auto"
 CAPTURE_POLICIES = ("raise", "shrink", "eager")
 BACKEND_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -59,10 +62,14 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
     ascend_compilation_config: AscendCompilationConfig = AscendCompilationConfig()
     xlite_graph_config: XliteGraphConfig = XliteGraphConfig()
     graph_backend_options: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+    # vLLM Ascend's own top-level boolean keys (enable_flashcomm1, ...): some shape the graphs.
+    ascend_switches: Mapping[str, bool] = MappingProxyType({})
     # vLLM's own settings (compilation_config, enforce_eager, scheduler), not additional_config.
     cudagraph_mode: CUDAGraphMode | None = None
     enforce_eager: bool = False
     compiling: bool = True
+    # vLLM's compilation mode by name where it is neither NONE nor VLLM_COMPILE (STOCK_TORCH_COMPILE, ...).
+    other_compilation_mode: str | None = None
     capture_sizes: tuple[int, ...] | None = None
     max_capture_size: int | None = None
     max_num_seqs: int = 256
@@ -76,6 +83,7 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
         cudagraph_mode: object = None,
         enforce_eager: bool = False,
         compiling: bool = True,
+        other_compilation_mode: str | None = None,
         capture_sizes: object = None,
         max_capture_size: object = None,
         max_num_seqs: object = 256,
@@ -96,11 +104,13 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
             ascend_compilation_config=_parse_section("ascend_compilation_config", cfg, AscendCompilationConfig),
             xlite_graph_config=_parse_section("xlite_graph_config", cfg, XliteGraphConfig),
             graph_backend_options=_parse_options(cfg.get("graph_backend_options", {})),
+            ascend_switches=MappingProxyType({k: v for k, v in cfg.items() if isinstance(v, bool) and k not in OUR_KEYS}),
             cudagraph_mode=None if cudagraph_mode is None else CUDAGraphMode.parse(
                 cudagraph_mode, "compilation_config.cudagraph_mode"
             ),
             enforce_eager=_parse_bool("enforce_eager", enforce_eager),
             compiling=_parse_bool("compiling", compiling),
+            other_compilation_mode=_parse_other_mode(other_compilation_mode, compiling),
             capture_sizes=_parse_sizes(capture_sizes),
             max_capture_size=None if max_capture_size is None else _parse_positive(
                 "compilation_config.max_cudagraph_capture_size", max_capture_size
@@ -146,6 +156,20 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
 
     def replace(self, **changes: Any) -> GraphRequest:
         return self._replace(**changes)
+
+
+OTHER_COMPILATION_MODES = ("STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE")
+
+
+def _parse_other_mode(value: object, compiling: object) -> str | None:
+    key = "compilation_config.mode"
+    if value is None:
+        return None
+    if compiling is True:
+        raise invalid(key, value, "no other compilation mode while compiling (VLLM_COMPILE) is on")
+    if isinstance(value, str) and value.strip().upper() in OTHER_COMPILATION_MODES:
+        return value.strip().upper()
+    raise invalid(key, value, ", ".join(OTHER_COMPILATION_MODES), choices=OTHER_COMPILATION_MODES)
 
 
 def _parse_backend(value: object) -> str | tuple[str, ...]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 DEVICES = ("npu", "cuda", "xpu", "cpu")
 NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (vLLM's CPU build)
 SOCS = ("910", "910B", "910_93", "310P", "950")
+FLASHCOMM1_ENV = "VLLM_ASCEND_ENABLE_FLASHCOMM1"  # read by vLLM Ascend where additional_config does not say
 
 
 class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
@@ -52,6 +53,9 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     dcp: int = 1
     pcp: int = 1
     spec_tokens: int = 0
+    expert_parallel: bool = False  # vLLM's enable_expert_parallel
+    sequence_parallel_moe: bool = False  # vLLM's use_sequence_parallel_moe (newer vLLM)
+    flashcomm1_env: bool = False  # VLLM_ASCEND_ENABLE_FLASHCOMM1=1, vLLM Ascend's older switch for FlashComm v1
     launch_blocking: bool = False
     assumed: frozenset[str] = frozenset()  # keys set by --assume, not probed
 
@@ -116,6 +120,7 @@ def probe_environment() -> Environment:
         xlite=xlite,
         xlite_unchecked=xlite is not None,
         vllm_ascend=distributions.version("vllm-ascend"),
+        flashcomm1_env=os.environ.get(FLASHCOMM1_ENV, "0").strip() not in ("", "0"),
         launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
     )
     if device == "npu":

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from .capture_plan import DecodeShape, plan_capture_sizes
+from . import vllm_ascend_support
+from .capture_plan import DecodeShape, TpAlignment, plan_capture_sizes
 from .enums import AttentionSupport, CUDAGraphMode
 
 if TYPE_CHECKING:
@@ -136,6 +137,10 @@ def resolve(
 ) -> GraphSettings:
     """All rules for one graph backend. `mode` replaces the requested mode (XliteGraph does so)."""
     start = mode or request.cudagraph_mode or DEFAULT_MODE
+    first: list[str] = []
+    if request.other_compilation_mode and start is not CUDAGraphMode.NONE:
+        start, note = _under_other_compilation_mode(start, request.other_compilation_mode, environment)
+        first.append(note)
     effective, notes = narrow_mode(
         start,
         enforce_eager=request.enforce_eager,
@@ -154,8 +159,38 @@ def resolve(
         soc=environment.soc,
     )
     capture = plan_capture_sizes(effective, decode_shape(request, environment), sizes=request.capture_sizes,
-                                 max_size=request.max_capture_size, soc=environment.soc)
-    return GraphSettings(effective, npugraph_ex, static_kernel, capture.sizes, (*notes, *ex_notes, *capture.notes))
+                                 max_size=request.max_capture_size, soc=environment.soc,
+                                 aligned=tp_alignment(request, environment))
+    return GraphSettings(effective, npugraph_ex, static_kernel, capture.sizes,
+                         (*first, *notes, *ex_notes, *capture.notes))
+
+
+def _under_other_compilation_mode(mode: CUDAGraphMode, compilation_mode: str,
+                                  environment: Environment) -> tuple[CUDAGraphMode, str]:
+    """vLLM Ascend runs only compilation modes NONE and VLLM_COMPILE; what it does with another one
+    depends on the release: no graphs, or no compilation (then piecewise modes narrow as without it)."""
+    facts = environment.vllm_ascend_facts
+    if facts.other_compilation_modes == vllm_ascend_support.NO_GRAPHS:
+        return CUDAGraphMode.NONE, (f"cudagraph_mode {mode.name} -> NONE: {facts.source} runs no graphs under "
+                                    f"compilation mode {compilation_mode} (only NONE and VLLM_COMPILE)")
+    return mode, (f"{facts.source} turns compilation mode {compilation_mode} off (NONE); graphs that need no "
+                  "piecewise compilation stay")
+
+
+def tp_alignment(request: GraphRequest, environment: Environment) -> TpAlignment | None:
+    """Whether vLLM Ascend keeps only capture sizes that are multiples of TP here, and for which setting.
+
+    The installed (or assumed) release's facts say which settings do it; they are read only when one
+    of them could be on, so most decisions never read them."""
+    could = (environment.expert_parallel or environment.sequence_parallel_moe or environment.flashcomm1_env
+             or any(request.ascend_switches.values()))
+    if environment.tp <= 1 or not could:
+        return None
+    by = vllm_ascend_support.tp_alignment(environment.vllm_ascend_facts, request.ascend_switches,
+                    expert_parallel=environment.expert_parallel,
+                    sequence_parallel_moe=environment.sequence_parallel_moe,
+                    flashcomm1_env=environment.flashcomm1_env)
+    return None if by is None else TpAlignment(environment.tp, by)
 
 
 def decode_shape(request: GraphRequest, environment: Environment) -> DecodeShape:

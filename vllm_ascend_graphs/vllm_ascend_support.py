@@ -115,6 +115,28 @@ BUILTIN: Mapping[str, VllmAscendFacts] = MappingProxyType({
 })
 
 
+SHARED_EXPERT_DP = "enable_shared_expert_dp"
+
+
+def tp_alignment(facts: VllmAscendFacts, switches: Mapping[str, bool], *, expert_parallel: bool,
+                 sequence_parallel_moe: bool, flashcomm1_env: bool) -> str | None:
+    """Which of `facts.tp_multiple_triggers` is on here (making the platform keep only capture sizes
+    that are multiples of TP), or None. `switches`: the top-level boolean keys of additional_config;
+    FlashComm v1 follows its environment variable where additional_config does not name it, and
+    shared-expert DP counts only with expert parallelism."""
+    for trigger in facts.tp_multiple_triggers:
+        section, _, key = trigger.partition(".")
+        if section == "parallel_config":
+            on = key == "use_sequence_parallel_moe" and sequence_parallel_moe
+        elif key == SHARED_EXPERT_DP:
+            on = switches.get(key, False) and expert_parallel
+        else:
+            on = switches.get(key, key == FLASHCOMM1 and flashcomm1_env)
+        if on:
+            return trigger
+    return None
+
+
 @functools.cache
 def vllm_ascend_facts(version: str | None, *, assumed: bool = False) -> VllmAscendFacts:
     """The facts of vllm-ascend `version`: read from the installed one when `version` is its (probed)

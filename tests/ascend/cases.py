@@ -64,6 +64,8 @@ class Case:
         compilation = self.engine.get("compilation_config") or {}
         if compilation.get("cudagraph_mode"):
             argv += ["--cudagraph-mode", compilation["cudagraph_mode"]]
+        if "mode" in compilation:
+            argv += ["--compilation-mode", str(compilation["mode"])]
         if compilation.get("cudagraph_capture_sizes"):
             argv += ["--capture-sizes", ",".join(map(str, compilation["cudagraph_capture_sizes"]))]
         if compilation.get("max_cudagraph_capture_size"):
@@ -147,13 +149,16 @@ CASES = [
          xlite_installed=True),
     Case("llama-xlite-decode-mode-none-installed", additional=xlite(), engine=mode("NONE"), xlite_installed=True),
     Case("llama-xlite-off-installed", additional={"xlite_graph_config": {"enabled": False}}, xlite_installed=True),
-    # Where vllm-ascend has the last word: sequence parallelism (flashcomm1) keeps only capture sizes
-    # that are multiples of TP; a compilation mode other than NONE or VLLM_COMPILE turns graphs off.
-    Case("llama-tp2-flashcomm1", engine={"tensor_parallel_size": 2}, additional={"enable_flashcomm1": True},
-         overrides=("capture_sizes",)),
-    Case("llama-stock-torch-compile-full-decode-only",
-         engine={"compilation_config": {"cudagraph_mode": "FULL_DECODE_ONLY", "mode": 1}},
-         overrides=("cudagraph_mode", "capture_sizes", "npugraph_ex")),
+    # Rules the plan follows from the installed vllm-ascend's facts: sequence parallelism (flashcomm1)
+    # keeps only capture sizes that are multiples of TP; a compilation mode other than NONE or
+    # VLLM_COMPILE turns graphs off.
+    Case("llama-tp2-flashcomm1", engine={"tensor_parallel_size": 2}, additional={"enable_flashcomm1": True}),
+    Case("llama-seqs7-tp2-flashcomm1", engine=seqs(7, tensor_parallel_size=2), additional={"enable_flashcomm1": True}),
+    Case("llama-seqs12-spec1-tp2-flashcomm1-full-decode-only",
+         engine=seqs(12, **ngram(1), tensor_parallel_size=2, **mode("FULL_DECODE_ONLY")),
+         additional={"enable_flashcomm1": True}),
+    Case("llama-stock-torch-compile-full-decode-only", engine=mode("FULL_DECODE_ONLY", mode=1)),
+    Case("llama-stock-torch-compile-default", engine={"compilation_config": {"mode": 1}}),
     # Ascend SoCs whose rules differ.
     Case("llama-950-default", soc="950"),
     Case("llama-950-full-decode-only", soc="950", engine=mode("FULL_DECODE_ONLY")),

@@ -91,13 +91,16 @@ def test_every_decode_batch_replays_a_graph_where_the_plan_chose_the_sizes(contr
 
 @pytest.mark.parametrize("case", [c for c in built if not c.user_sizes], ids=[c.id for c in built if not c.user_sizes])
 def test_no_capture_size_is_padded_above_the_decode_ceiling(contract, case):
-    """The plan adds at most the ceiling, max_num_seqs x (1 + K) within the token budget: nothing
-    larger than it, or than vLLM Ascend's own largest size."""
+    """The plan adds at most the ceiling, max_num_seqs x (1 + K) within the token budget (rounded up to
+    a multiple of TP where sequence parallelism needs one): nothing larger than it, or than vLLM
+    Ascend's own largest size."""
     worker = worker_of(contract, case)
     if not worker["capture_sizes"]:
         return
     query_len, budget = worker["query_len"], worker["max_num_batched_tokens"]
-    ceiling = len(worker["decode"]) * query_len
+    tp = case.engine.get("tensor_parallel_size", 1)
+    step = max(query_len, tp) if case.additional.get("enable_flashcomm1") else 1
+    ceiling = -(-len(worker["decode"]) * query_len // step) * step
     own_largest = min(worker["max_num_seqs"] * query_len, 512, budget)  # vLLM Ascend's default, within the budget
     assert max(worker["capture_sizes"]) <= max(ceiling, own_largest)
 

@@ -13,6 +13,7 @@ from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs.capture_plan import (
     DecodeShape,
     RuntimeGraphs,
+    TpAlignment,
     default_capture_sizes,
     dispatch_decode,
     eager_decode_batches,
@@ -194,3 +195,55 @@ def test_user_sizes_above_the_token_budget_are_an_error():
     assert str(error.value) == (
         "compilation_config.cudagraph_capture_sizes: got [16, 32], none of which fits the 8 tokens of "
         "max_num_batched_tokens; allowed: at least one size up to it")
+
+
+# -- vLLM Ascend's TP-multiple rule (sequence parallelism and kin) ------------------------------
+
+FLASHCOMM = TpAlignment(2, "additional_config.enable_flashcomm1")
+
+
+def test_tp_alignment_keeps_multiples_of_tp_and_says_why():
+    plan = plan_capture_sizes(M.FULL_AND_PIECEWISE, DecodeShape(64), aligned=FLASHCOMM)
+    assert plan.sizes == tuple(s for s in default_capture_sizes(64) if s % 2 == 0)
+    assert plan.notes == ("capture sizes 11 sizes [1, 2, 4, ..., 64] -> 10 sizes [2, 4, 8, ..., 64]: vLLM Ascend "
+                          "keeps multiples of tensor_parallel_size 2 with additional_config.enable_flashcomm1",)
+
+
+def test_with_tp_alignment_the_ceiling_is_rounded_up_to_tp_where_graphs_hold_it():
+    plan = plan_capture_sizes(M.FULL_AND_PIECEWISE, DecodeShape(7), aligned=FLASHCOMM)
+    assert plan.sizes == (2, 4, 8) and eager_decode_batches(M.FULL_AND_PIECEWISE, plan.sizes, DecodeShape(7)) == ()
+    assert plan.notes[-1] == ("adds 8: decode batches of 5-7 requests would otherwise run eagerly (max_num_seqs 7 x 1 "
+                              "tokens, as a multiple of 2)")
+
+
+def test_with_tp_alignment_full_decode_graphs_stop_at_max_num_seqs_so_the_ceiling_is_rounded_down():
+    plan = plan_capture_sizes(M.FULL_DECODE_ONLY, DecodeShape(7), aligned=FLASHCOMM)
+    assert plan.sizes == (2, 4, 6)
+    assert plan.notes[1:] == (
+        "adds 6: decode batches of 5-6 requests would otherwise run eagerly (max_num_seqs 7 x 1 tokens, as a "
+        "multiple of 2)",
+        "decode batches of 7 requests run eagerly: no capture size holds them (sizes must be multiples of 2, and "
+        "FULL decode graphs hold at most 7 tokens)")
+
+
+def test_with_tp_alignment_spec_decode_rounds_to_the_larger_of_both():
+    plan = plan_capture_sizes(M.FULL_DECODE_ONLY, DecodeShape(12, spec_tokens=1), aligned=TpAlignment(4, "x"))
+    assert all(s % 4 == 0 for s in plan.sizes) and plan.sizes[-1] == 24
+
+
+def test_tp_alignment_and_spec_decode_that_share_no_multiple_are_an_error():
+    with pytest.raises(GraphConfigError) as error:
+        plan_capture_sizes(M.FULL_DECODE_ONLY, DecodeShape(12, spec_tokens=2), aligned=FLASHCOMM)
+    assert str(error.value) == (
+        "speculative_config.num_speculative_tokens: got 2, but FULL decode graphs need sizes that are multiples of "
+        "both 3 (1 + num_speculative_tokens) and tensor_parallel_size 2 (additional_config.enable_flashcomm1); "
+        "allowed: num_speculative_tokens + 1 dividing 2 or a multiple of it, or additional_config.enable_flashcomm1 "
+        "off")
+
+
+def test_user_sizes_without_a_multiple_of_tp_are_an_error():
+    with pytest.raises(GraphConfigError) as error:
+        plan_capture_sizes(M.PIECEWISE, DecodeShape(12), sizes=(1, 3), aligned=FLASHCOMM)
+    assert str(error.value) == (
+        "compilation_config.cudagraph_capture_sizes: got [1, 3], no multiple of tensor_parallel_size 2, which "
+        "additional_config.enable_flashcomm1 requires; allowed: sizes that are multiples of 2")

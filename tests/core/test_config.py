@@ -221,3 +221,9 @@ def test_a_repr_that_raises_is_shown_by_its_type():
     assert bounded_repr(Hostile()) == "<Hostile object>"
     assert bounded_repr([10 ** 5000]) == "[<int of about 5001 digits>]"
     assert bounded_repr(nested(3000, None)) == "[{'k': [{'k': [...]}]}]"
+
+
+def test_vllm_ascends_own_boolean_switches_are_kept_and_ours_are_not():
+    request = GraphRequest.parse({"enable_flashcomm1": True, "enable_shared_expert_dp": False, "graph_fallback": False,
+                                  "refresh": 1, "xlite_graph_config": {"enabled": False}})
+    assert dict(request.ascend_switches) == {"enable_flashcomm1": True, "enable_shared_expert_dp": False}

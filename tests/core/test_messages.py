@@ -116,6 +116,12 @@ SETTING_ERRORS = [
     ({"max_num_seqs": 2**31}, f"max_num_seqs: got 2147483648 (int); allowed: {POSITIVE}"),
     ({"capture_sizes": "1,2"}, "compilation_config.cudagraph_capture_sizes: got '1,2'; allowed: a list of positive "
                                "integers"),
+    ({"max_num_batched_tokens": -1}, f"max_num_batched_tokens: got -1 (int); allowed: {POSITIVE}"),
+    ({"other_compilation_mode": "STOCK_TORCH_COMPILE"},
+     "compilation_config.mode: got 'STOCK_TORCH_COMPILE'; allowed: no other compilation mode while compiling "
+     "(VLLM_COMPILE) is on"),
+    ({"compiling": False, "other_compilation_mode": "inductor"},
+     "compilation_config.mode: got 'inductor'; allowed: STOCK_TORCH_COMPILE, DYNAMO_TRACE_ONCE"),
     ({"capture_sizes": [1, 8], "max_capture_size": 16},
      "compilation_config.max_cudagraph_capture_size: got 16, but the largest of cudagraph_capture_sizes is 8; "
      "allowed: equal values, or set only one of them"),

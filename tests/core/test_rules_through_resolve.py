@@ -113,3 +113,44 @@ def test_ascend_950_keeps_four_sizes_or_fewer_as_they_are(mode):
     shape = DecodeShape(max_num_seqs=16)
     assert plan_capture_sizes(mode, shape, sizes=(1, 2, 4, 8, 16), soc="950").sizes == (1, 2, 8, 16)
     assert plan_capture_sizes(mode, shape, sizes=(1, 2, 4, 8), soc="950").sizes == (1, 2, 4, 8)
+
+
+def release(name: str) -> Environment:
+    return NPU.replace(vllm_ascend=name, assumed=frozenset({"vllm_ascend"}), tp=2)
+
+
+@pytest.mark.parametrize(("environment", "switches", "pruned_by"), [
+    (release("0.23.0.post1"), {"enable_flashcomm1": True}, "additional_config.enable_flashcomm1"),
+    (release("0.23.0.post1"), {"enable_flashcomm1": False}, None),
+    (release("0.23.0.post1").replace(flashcomm1_env=True), {}, "additional_config.enable_flashcomm1"),
+    (release("0.23.0.post1").replace(flashcomm1_env=True), {"enable_flashcomm1": False}, None),  # the key wins
+    (release("0.23.0.post1"), {"enable_shared_expert_dp": True}, None),  # only with expert parallelism
+    (release("0.23.0.post1").replace(expert_parallel=True), {"enable_shared_expert_dp": True},
+     "additional_config.enable_shared_expert_dp"),
+    (release("0.26.0rc"), {"enable_flashcomm1": True}, "additional_config.enable_flashcomm1"),
+    (release("main"), {"enable_flashcomm1": True}, None),  # FlashComm v1 is gone on main
+    (release("main"), {"enable_dsa_cp": True}, "additional_config.enable_dsa_cp"),
+    (release("main").replace(sequence_parallel_moe=True), {}, "parallel_config.use_sequence_parallel_moe"),
+    (release("0.23.0.post1").replace(tp=1), {"enable_flashcomm1": True}, None),  # TP 1: nothing to align
+])
+def test_the_release_and_its_switches_reach_the_tp_multiple_rule(environment, switches, pruned_by):
+    settings = resolve(GraphRequest(max_num_seqs=8, ascend_switches=switches), environment, ModelInfo())
+    assert settings.capture_sizes == ((2, 4, 8) if pruned_by else (1, 2, 4, 8))
+    assert [n for n in settings.notes if "multiples of tensor_parallel_size" in n] == (
+        [f"capture sizes [1, 2, 4, 8] -> [2, 4, 8]: vLLM Ascend keeps multiples of tensor_parallel_size 2 with "
+         f"{pruned_by}"] if pruned_by else [])
+
+
+def test_another_compilation_mode_turns_graphs_off_on_0_23_and_compilation_off_on_main():
+    request = GraphRequest.parse({}, compiling=False, other_compilation_mode="stock_torch_compile", max_num_seqs=8)
+    old = resolve(request, release("0.23.0.post1"), ModelInfo())
+    assert (old.cudagraph_mode, old.capture_sizes) == (M.NONE, ())
+    assert old.notes[0] == ("cudagraph_mode FULL_AND_PIECEWISE -> NONE: vllm-ascend 0.23.0.post1 (built-in table) "
+                            "runs no graphs under compilation mode STOCK_TORCH_COMPILE (only NONE and VLLM_COMPILE)")
+    new = resolve(request, release("main"), ModelInfo())
+    assert new.cudagraph_mode is M.FULL_DECODE_ONLY  # no piecewise graphs without compilation
+    assert new.notes[:2] == (
+        "vllm-ascend main (built-in table) turns compilation mode STOCK_TORCH_COMPILE off (NONE); graphs that need "
+        "no piecewise compilation stay",
+        "cudagraph_mode FULL_AND_PIECEWISE -> FULL_DECODE_ONLY: piecewise graphs need vLLM's piecewise compilation "
+        "(VLLM_COMPILE), which is off")

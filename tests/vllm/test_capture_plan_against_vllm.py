@@ -13,6 +13,7 @@ import pytest
 from vllm_ascend_graphs import CUDAGraphMode
 from vllm_ascend_graphs.capture_plan import (
     DecodeShape,
+    TpAlignment,
     dispatch_decode,
     plan_capture_sizes,
     round_for_decode,
@@ -24,8 +25,9 @@ MODES = ["FULL_DECODE_ONLY", "FULL_AND_PIECEWISE", "FULL", "PIECEWISE"]
 SEQS = [1, 3, 7, 12, 20, 64, 100]
 
 
-def model_runner(mode_name: str, sizes: tuple[int, ...], shape: DecodeShape):
-    """vLLM's config, resolved mode and dispatcher after the model runner's start-up steps."""
+def model_runner(mode_name: str, sizes: tuple[int, ...], shape: DecodeShape, tp: int = 1):
+    """vLLM's config, resolved mode and dispatcher after the model runner's start-up steps; with `tp` > 1,
+    sequence parallelism on (vLLM Ascend's model runner sets `pass_config.enable_sp` for it)."""
     from vllm.config import CUDAGraphMode as VllmMode
     from vllm.config import SchedulerConfig, SpeculativeConfig, VllmConfig
     from vllm.config.compilation import CompilationMode
@@ -47,9 +49,14 @@ def model_runner(mode_name: str, sizes: tuple[int, ...], shape: DecodeShape):
     compilation.cudagraph_capture_sizes = list(sizes)
     compilation.max_cudagraph_capture_size = max(sizes)
     dispatcher = CudagraphDispatcher(config)
+    parallel = {}
+    if tp > 1:
+        config.parallel_config.tensor_parallel_size = tp
+        compilation.pass_config.enable_sp = True
+        parallel = {"tensor_parallel_size": tp}
     resolved = compilation.resolve_cudagraph_mode_and_sizes(
         AttentionCGSupport.ALWAYS, "AscendAttentionBackend", uniform_decode_query_len=shape.query_len,
-        max_num_reqs=shape.max_num_seqs)
+        max_num_reqs=shape.max_num_seqs, **parallel)
     dispatcher.initialize_cudagraph_keys(resolved, shape.query_len)
     return compilation, dispatcher
 
@@ -96,3 +103,41 @@ def test_our_sizes_are_kept_by_vllm_and_every_decode_batch_replays_a_graph(mode_
     check_against_vllm(mode_name, sizes, shape)
     assert all(dispatcher.dispatch(n * shape.query_len, uniform_decode=True)[0].name != "NONE"
                for n in range(1, max_num_seqs + 1))
+
+
+def vllm_rounds_with_tp() -> bool:
+    """vLLM 0.23 to 0.27 round decode sizes to a multiple of TP too under sequence parallelism; 0.32 does not."""
+    import inspect
+
+    from vllm.config import CompilationConfig
+
+    return "tensor_parallel_size" in inspect.signature(CompilationConfig.resolve_cudagraph_mode_and_sizes).parameters
+
+
+@pytest.mark.parametrize(("tp", "spec"), [(2, 0), (2, 1), (4, 1), (4, 3), (2, 3)])
+@pytest.mark.parametrize("max_num_seqs", [3, 7, 12, 64])
+@pytest.mark.parametrize("mode_name", MODES)
+def test_tp_aligned_sizes_are_vllms_pruning_and_kept_by_its_rounding(mode_name, max_num_seqs, tp, spec):
+    """vLLM Ascend prunes with vLLM's `update_sizes_for_sequence_parallelism`; the model runner's rounding
+    then keeps our sizes, and every decode batch is dispatched as predicted."""
+    from vllm.config import ParallelConfig, VllmConfig
+
+    if not vllm_rounds_with_tp():
+        pytest.skip("this vLLM rounds decode sizes without TP; vLLM Ascend pairs with 0.23 to 0.27, which do")
+    shape, aligned = DecodeShape(max_num_seqs, spec), TpAlignment(tp, "additional_config.enable_flashcomm1")
+    alone = vllm_ascend_sizes(shape)
+    config = VllmConfig(parallel_config=ParallelConfig(tensor_parallel_size=tp))
+    pruned = tuple(config.update_sizes_for_sequence_parallelism(list(alone)))
+    assert pruned == tuple(s for s in alone if s % tp == 0)
+    mode = CUDAGraphMode[mode_name]
+    sizes = plan_capture_sizes(mode, shape, aligned=aligned).sizes
+    base = round_for_decode(pruned, max(shape.query_len, tp)) if mode.decode_mode is CUDAGraphMode.FULL and spec \
+        else pruned
+    assert set(base) <= set(sizes) and len(set(sizes) - set(base)) <= 1  # vLLM Ascend's, and at most one more
+    compilation, dispatcher = model_runner(mode_name, sizes, shape, tp=tp)
+    assert tuple(compilation.cudagraph_capture_sizes) == sizes
+    assert graphs_of(dispatcher) == runtime_graphs(mode, sizes, shape).to_dict()
+    for requests in range(1, max_num_seqs + 1):
+        runtime_mode, descriptor = dispatcher.dispatch(requests * shape.query_len, uniform_decode=True)
+        predicted = dispatch_decode(mode, sizes, shape, requests)
+        assert (runtime_mode.name, descriptor.num_tokens) == (predicted[0].name, predicted[1]), requests

@@ -171,6 +171,8 @@ def graph_settings(vllm_config: Any) -> dict[str, Any]:
         "cudagraph_mode": compilation.cudagraph_mode,
         "enforce_eager": bool(vllm_config.model_config.enforce_eager),
         "compiling": compilation.mode == CompilationMode.VLLM_COMPILE,
+        "other_compilation_mode": None if compilation.mode in (CompilationMode.NONE, CompilationMode.VLLM_COMPILE)
+        else compilation.mode.name,
         "capture_sizes": compilation.cudagraph_capture_sizes or None,
         "max_capture_size": compilation.max_cudagraph_capture_size or None,
         "max_num_seqs": vllm_config.scheduler_config.max_num_seqs,
@@ -195,7 +197,8 @@ def decode_limits(vllm_config: Any) -> tuple[int, int, int]:
 
 
 def parallel_sizes(vllm_config: Any) -> dict[str, int]:
-    """Parallel sizes and speculative tokens, as `Environment` fields."""
+    """Parallel sizes, the parallel switches that shape capture sizes, and speculative tokens, as
+    `Environment` fields."""
     parallel = vllm_config.parallel_config
     speculative = vllm_config.speculative_config
     return {
@@ -205,6 +208,8 @@ def parallel_sizes(vllm_config: Any) -> dict[str, int]:
         "dcp": parallel.decode_context_parallel_size,
         "pcp": parallel.prefill_context_parallel_size,
         "spec_tokens": speculative.num_speculative_tokens if speculative is not None else 0,
+        "expert_parallel": bool(parallel.enable_expert_parallel),
+        "sequence_parallel_moe": bool(getattr(parallel, "use_sequence_parallel_moe", False)),  # newer vLLM only
     }
 
 
