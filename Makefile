@@ -15,7 +15,8 @@ demo: $(STAMP)
 # vLLM it pairs with (0.23.0), and the adapter's checks on that vLLM too.
 test: $(STAMP) $(ASCEND_STAMP)
 	$(PYTHON) -m pytest -q --ignore=tests/ascend
-	$(ASCEND_PYTHON) -m pytest -q tests/ascend tests/vllm/test_adapter.py tests/vllm/test_capture_plan_against_vllm.py
+	$(ASCEND_PYTHON) -m pytest -q tests/ascend tests/vllm/test_adapter.py tests/vllm/test_capture_plan_against_vllm.py \
+		tests/vllm/test_worker_reconcile.py
 
 $(STAMP): pyproject.toml scripts/setup-venv.sh
 	sh scripts/setup-venv.sh $(VENV)

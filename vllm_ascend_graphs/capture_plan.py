@@ -17,7 +17,6 @@ the ceiling would not help, since a uniform decode batch never has more tokens t
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
 from typing import NamedTuple
 
 from .enums import CUDAGraphMode
@@ -233,37 +232,38 @@ def runtime_graphs(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSha
 
 def dispatch_decode(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
                     requests: int) -> tuple[CUDAGraphMode, int]:
-    """The runtime mode and padded token count a uniform decode batch of `requests` requests gets."""
-    return _dispatcher(mode, sizes, shape)(requests)
+    """The runtime mode and padded token count the dispatcher gives a uniform decode batch of `requests`
+    requests: the smallest size that holds it, replayed as a FULL graph where one exists, else
+    PIECEWISE; no size or no graph: eager (NONE)."""
+    tokens = requests * shape.query_len
+    if mode is CUDAGraphMode.NONE or not sizes or tokens > sizes[-1]:
+        return CUDAGraphMode.NONE, tokens
+    padded = sizes[bisect.bisect_left(sizes, tokens)]
+    graphs = runtime_graphs(mode, sizes, shape)
+    if padded in graphs.full:
+        return CUDAGraphMode.FULL, padded
+    if padded in graphs.piecewise:
+        return CUDAGraphMode.PIECEWISE, padded
+    return CUDAGraphMode.NONE, tokens
 
 
 def eager_decode_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> tuple[int, ...]:
-    """The decode batch sizes (in requests) that replay no graph although the mode has graphs."""
+    """The decode batch sizes (in requests) that replay no graph although the mode has graphs: those
+    that pad to a size without a graph, and those above the largest size. (`dispatch_decode` for
+    every batch size gives the same, one size at a time; this walks the sizes, for the selector's
+    hot path.)"""
     if mode is CUDAGraphMode.NONE:
         return ()
-    dispatch = _dispatcher(mode, sizes, shape)
-    return tuple(n for n in range(1, shape.max_requests + 1) if dispatch(n)[0] is CUDAGraphMode.NONE)
-
-
-def _dispatcher(mode: CUDAGraphMode, sizes: tuple[int, ...],
-                shape: DecodeShape) -> Callable[[int], tuple[CUDAGraphMode, int]]:
-    """The dispatcher's choice for uniform decode batches: the smallest size that holds the batch,
-    replayed as a FULL graph where one exists, else PIECEWISE; no size or no graph: eager."""
     graphs = runtime_graphs(mode, sizes, shape)
-    full, piecewise = set(graphs.full), set(graphs.piecewise)
-
-    def dispatch(requests: int) -> tuple[CUDAGraphMode, int]:
-        tokens = requests * shape.query_len
-        if not sizes or tokens > sizes[-1]:
-            return CUDAGraphMode.NONE, tokens
-        padded = sizes[bisect.bisect_left(sizes, tokens)]
-        if padded in full:
-            return CUDAGraphMode.FULL, padded
-        if padded in piecewise:
-            return CUDAGraphMode.PIECEWISE, padded
-        return CUDAGraphMode.NONE, tokens
-
-    return dispatch
+    replayed, query_len = {*graphs.full, *graphs.piecewise}, shape.query_len
+    eager: list[int] = []
+    low = 0
+    for size in sizes:  # batches of low < tokens <= size pad to size
+        if size not in replayed:
+            eager.extend(range(low // query_len + 1, size // query_len + 1))
+        low = size
+    eager.extend(range(low // query_len + 1, shape.max_requests + 1))
+    return tuple(n for n in eager if n <= shape.max_requests)
 
 
 def _round_up(value: int, multiple: int) -> int:

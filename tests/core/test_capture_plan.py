@@ -247,3 +247,12 @@ def test_user_sizes_without_a_multiple_of_tp_are_an_error():
     assert str(error.value) == (
         "compilation_config.cudagraph_capture_sizes: got [1, 3], no multiple of tensor_parallel_size 2, which "
         "additional_config.enable_flashcomm1 requires; allowed: sizes that are multiples of 2")
+
+
+@pytest.mark.parametrize("mode", [*DECODE_MODES, M.NONE])
+@pytest.mark.parametrize("sizes", [(1, 2, 4, 8), (2, 4, 8, 16), (4, 12, 16), (3, 6, 48), (1,), (8, 64, 100)])
+@pytest.mark.parametrize(("max_num_seqs", "spec"), [(12, 0), (7, 1), (20, 2), (16, 3), (100, 0)])
+def test_the_eager_batches_are_those_the_dispatcher_gives_no_graph(mode, sizes, max_num_seqs, spec):
+    shape = DecodeShape(max_num_seqs, spec)
+    one_by_one = tuple(n for n in range(1, max_num_seqs + 1) if dispatch_decode(mode, sizes, shape, n)[0] is M.NONE)
+    assert eager_decode_batches(mode, sizes, shape) == (() if mode is M.NONE else one_by_one)

@@ -1,0 +1,122 @@
+"""The worker's last reconcile, on vLLM's own config and dispatcher: what the model runner resolves
+and captures is compared with the record; a difference is a WARNING and an override in that process.
+
+`make test` runs this module on vLLM 0.32.0 and in the contract tier's vLLM; the contract tier
+runs the same hook inside vllm-ascend's real model-runner code.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from vllm_ascend_graphs.integrations.vllm import adapter, decision
+
+MODEL_RUNNER = "vLLM's model runner"
+
+
+def worker_config(mode_name: str, sizes: list[int], max_num_seqs: int, record_graphs: dict[str, list[int]]):
+    """A `VllmConfig` as a worker receives it: the platform's settings and our record in `additional_config`."""
+    from vllm.config import CUDAGraphMode, SchedulerConfig, VllmConfig
+    from vllm.config.compilation import CompilationMode
+
+    config = VllmConfig(scheduler_config=SchedulerConfig(max_num_seqs=max_num_seqs, max_num_batched_tokens=8192,
+                                                         max_model_len=8192, is_encoder_decoder=False))
+    compilation = config.compilation_config
+    mode = CUDAGraphMode[mode_name]
+    compilation.mode = CompilationMode.VLLM_COMPILE
+    compilation.cudagraph_mode = mode
+    compilation.splitting_ops = list(compilation._attention_ops) if mode.requires_piecewise_compilation() else []
+    compilation.cudagraph_capture_sizes, compilation.max_cudagraph_capture_size = list(sizes), max(sizes)
+    summary = f"graph backend: aclgraph, cudagraph_mode {mode_name}"
+    config.additional_config = {decision.RECORD_KEY: {
+        "backend": "aclgraph", "cudagraph_mode": mode_name, "npugraph_ex": False, "static_kernel": False,
+        "capture_sizes": list(sizes), "options": {}, "graphs": record_graphs, "notes": [], "overrides": [],
+        "decided": summary, "summary": summary}}
+    return config
+
+
+def start(config, *args) -> None:
+    """The model runner's call: `initialize_cudagraph_keys(mode, uniform_decode_query_len)`, through our hook."""
+    from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
+
+    hooked = decision.on_dispatcher_keys(CudagraphDispatcher.initialize_cudagraph_keys)
+    hooked(CudagraphDispatcher(config), config.compilation_config.cudagraph_mode, *args)
+
+
+@pytest.fixture
+def warnings(caplog):
+    caplog.set_level(logging.WARNING, logger=adapter.LOGGER_NAME)
+    return lambda: [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME]
+
+
+def test_a_worker_that_captures_what_the_record_says_is_silent(warnings):
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 12], 12, {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": []})
+    start(config, 1)
+    assert warnings() == []
+    assert config.additional_config[decision.RECORD_KEY]["overrides"] == []
+
+
+def test_a_worker_that_captures_otherwise_warns_and_records_it_in_its_process(warnings):
+    # The record predicted decode graphs up to 16 tokens; the dispatcher keys them only up to 12.
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 16], 12, {"FULL": [1, 2, 4, 8, 16], "PIECEWISE": []})
+    start(config, 1)
+    text = (f"{MODEL_RUNNER} changed graphs from FULL [1, 2, 4, 8, 16], PIECEWISE [] to FULL [1, 2, 4, 8], "
+            "PIECEWISE []")
+    assert warnings() == [f"graph backend plan overridden: {text}"]
+    record = config.additional_config[decision.RECORD_KEY]
+    assert record["graphs"] == {"FULL": [1, 2, 4, 8], "PIECEWISE": []}
+    assert record["overrides"] == [{"setting": "graphs", "planned": {"FULL": [1, 2, 4, 8, 16], "PIECEWISE": []},
+                                    "effective": {"FULL": [1, 2, 4, 8], "PIECEWISE": []}, "by": MODEL_RUNNER}]
+    assert record["summary"].endswith(f"[{text}]")
+
+
+def test_sizes_the_model_runner_rounds_are_an_override_of_the_sizes_too(warnings):
+    from vllm.config import SpeculativeConfig
+
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8], 4, {"FULL": [1, 2, 4, 8], "PIECEWISE": []})
+    config.speculative_config = SpeculativeConfig(method="ngram", num_speculative_tokens=1, prompt_lookup_max=3)
+    from vllm.v1.attention.backend import AttentionCGSupport
+
+    config.compilation_config.resolve_cudagraph_mode_and_sizes(AttentionCGSupport.ALWAYS, "Attention",
+                                                               uniform_decode_query_len=2, max_num_reqs=4)
+    start(config, 2)
+    assert [o["setting"] for o in config.additional_config[decision.RECORD_KEY]["overrides"]] == [
+        "capture_sizes", "graphs"]
+    assert len(warnings()) == 2
+
+
+def test_a_proposers_dispatcher_is_left_alone(warnings):
+    """Speculative-decoding proposers call it with the mode alone; their graphs are the drafter's."""
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 16], 12, {"FULL": [1, 2, 4, 8, 16], "PIECEWISE": []})
+    start(config)
+    assert warnings() == [] and config.additional_config[decision.RECORD_KEY]["overrides"] == []
+
+
+def test_the_dispatcher_is_patched_when_something_imports_it_and_unpatched_after():
+    code = """
+import sys
+import vllm.config
+from vllm_ascend_graphs.integrations.vllm import adapter
+calls = []
+def make(original):
+    def wrapped(self, *args):
+        calls.append(args)
+        return original(self, *args)
+    return wrapped
+adapter.patch_dispatcher_keys(make)
+assert adapter.DISPATCHER_MODULE not in sys.modules  # nothing imported for it
+from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
+assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
+adapter.unpatch_all()
+assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "initialize_cudagraph_keys"
+assert not [f for f in sys.meta_path if type(f).__name__ == "_AfterImport"]
+adapter.patch_dispatcher_keys(make)  # now imported: patched at once
+assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().endswith("ok"), done.stderr[-3000:]
