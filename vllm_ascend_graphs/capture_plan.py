@@ -132,50 +132,38 @@ def plan_capture_sizes(
     if mode is CUDAGraphMode.NONE:
         return CapturePlan(())
     given = "cudagraph_capture_sizes" if sizes else ("max_cudagraph_capture_size" if max_size is not None else None)
+    what = list(sizes) if sizes else max_size
     notes: list[str] = []
     chosen = vllm_ascend_sizes(shape, sizes=sizes, max_size=max_size)
     if not chosen:
         raise GraphConfigError(
-            f"compilation_config.cudagraph_capture_sizes: got {list(sizes or ())}, none of which fits the "
+            f"compilation_config.cudagraph_capture_sizes: got {what}, none of which fits the "
             f"{shape.max_num_batched_tokens} tokens of max_num_batched_tokens; allowed: at least one size up to it"
         )
     step = 1  # every size must be a multiple of it
     if aligned is not None:
         step = aligned.tp
-        kept = tuple(s for s in chosen if s % step == 0)
-        if not kept and given:
+        chosen = _changed(chosen, tuple(s for s in chosen if s % step == 0), notes,
+                          f"vLLM Ascend keeps multiples of tensor_parallel_size {step} with {aligned.by}")
+        if not chosen and given:
             raise GraphConfigError(
-                f"compilation_config.{given}: got {list(sizes) if sizes else max_size}, no multiple of "
-                f"tensor_parallel_size {aligned.tp}, which {aligned.by} requires; allowed: sizes that are multiples "
-                f"of {aligned.tp}"
+                f"compilation_config.{given}: got {what}, no multiple of tensor_parallel_size {step}, which "
+                f"{aligned.by} requires; allowed: sizes that are multiples of {step}"
             )
-        if kept != chosen:
-            notes.append(f"capture sizes {_show(chosen)} -> {_show(kept)}: vLLM Ascend keeps multiples of "
-                         f"tensor_parallel_size {aligned.tp} with {aligned.by}")
-        chosen = kept
     if mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1:
         step = _decode_multiple(shape, aligned)
-        rounded = round_for_decode(chosen, step)
-        if not rounded and given:
+        speculative = _tokens(shape.spec_tokens, "speculative token")
+        chosen = _changed(chosen, round_for_decode(chosen, step), notes,
+                          f"FULL decode graphs with {speculative} take multiples of {step} (vLLM's model runner "
+                          "rounds them)")
+        if not chosen and given:
             raise GraphConfigError(
-                f"compilation_config.{given}: got {list(sizes) if sizes else max_size}, all below "
-                f"{step}, the tokens of one decode step with {_tokens(shape.spec_tokens, 'speculative token')}; "
-                f"allowed: a size of at least {step} (vLLM's FULL decode graphs need one)"
+                f"compilation_config.{given}: got {what}, all below {step}, the tokens of one decode step with "
+                f"{speculative}; allowed: a size of at least {step} (vLLM's FULL decode graphs need one)"
             )
-        if rounded != chosen:
-            notes.append(f"capture sizes {_show(chosen)} -> {_show(rounded)}: FULL decode graphs with "
-                         f"{_tokens(shape.spec_tokens, 'speculative token')} take multiples of {step} "
-                         "(vLLM's model runner rounds them)")
-        chosen = rounded
-    before = eager_decode_batches(mode, chosen, shape)
     cover = _covering_size(mode, chosen, shape, step)
-    covered = tuple(sorted({*chosen, cover}))
-    saved = tuple(sorted(set(before) - set(eager_decode_batches(mode, covered, shape))))
-    if saved and not given:
-        chosen = covered
-        notes.append(f"adds {cover}: decode batches of {spans(saved)} requests would otherwise run eagerly "
-                     f"(max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens"
-                     f"{'' if cover == shape.ceiling else f', as a multiple of {step}'})")
+    if not given:
+        chosen = _with_cover(mode, chosen, shape, cover, step, notes)
     if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
         reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
         notes.append(f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support "
@@ -188,6 +176,26 @@ def plan_capture_sizes(
                f"{shape.max_num_seqs * shape.query_len} tokens")
         notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them ({why})")
     return CapturePlan(chosen, tuple(notes))
+
+
+def _changed(before: tuple[int, ...], after: tuple[int, ...], notes: list[str], why: str) -> tuple[int, ...]:
+    """`after`, with a note saying why when it differs from `before`."""
+    if after != before:
+        notes.append(f"capture sizes {_show(before)} -> {_show(after)}: {why}")
+    return after
+
+
+def _with_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, cover: int, step: int,
+                notes: list[str]) -> tuple[int, ...]:
+    """`sizes` plus `cover` where that saves decode batches from running eagerly, with a note naming them."""
+    covered = tuple(sorted({*sizes, cover}))
+    saved = sorted(set(eager_decode_batches(mode, sizes, shape)) - set(eager_decode_batches(mode, covered, shape)))
+    if not saved:
+        return sizes
+    rounded = "" if cover == shape.ceiling else f", as a multiple of {step}"
+    notes.append(f"adds {cover}: decode batches of {spans(tuple(saved))} requests would otherwise run eagerly "
+                 f"(max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens{rounded})")
+    return covered
 
 
 def _decode_multiple(shape: DecodeShape, aligned: TpAlignment | None) -> int:
