@@ -120,3 +120,22 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_a_config_without_a_model_is_left_to_the_platform():
+    """`VllmConfig()` without a model (vLLM builds such configs) passes the platform's check untouched."""
+    from vllm.config import VllmConfig
+    from vllm.platforms import current_platform
+
+    from vllm_ascend_graphs.integrations import vllm as plugin
+
+    registered = adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    plugin.register()
+    try:
+        assert adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+        config = VllmConfig()
+        current_platform.check_and_update_config(config)
+        assert decision.RECORD_KEY not in (config.additional_config or {})
+    finally:
+        if not registered:
+            plugin.unregister()

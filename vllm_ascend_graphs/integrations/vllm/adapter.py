@@ -162,6 +162,11 @@ def set_additional_config(vllm_config: Any, value: dict[str, Any]) -> None:
     vllm_config.additional_config = value
 
 
+def has_model(vllm_config: Any) -> bool:
+    """Whether the config is for a model (`VllmConfig()` alone has no model config)."""
+    return vllm_config.model_config is not None
+
+
 def graph_settings(vllm_config: Any) -> dict[str, Any]:
     """vLLM's own graph settings, as keyword arguments of `GraphRequest.parse`."""
     from vllm.config.compilation import CompilationMode

@@ -194,6 +194,9 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
     """Wrap the platform's `check_and_update_config(cls, vllm_config)`: decide, apply, run it, reconcile."""
 
     def check_and_update_config(platform_cls: type, vllm_config: Any) -> None:
+        if not adapter.has_model(vllm_config):  # a config without a model (vLLM's defaults): nothing to decide
+            original(platform_cls, vllm_config)
+            return
         log = adapter.logger()
         previous = recorded(vllm_config)
         if previous is None:
