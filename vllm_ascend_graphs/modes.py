@@ -107,8 +107,10 @@ def resolve_npugraph_ex(
     enable_npugraph_ex: bool | None,
     enable_static_kernel: bool | None,
     soc: str | None = None,
+    compiling: bool = True,
 ) -> tuple[bool, bool, list[str]]:
-    """Npugraph_ex runs only in FULL / FULL_DECODE_ONLY; static kernel needs Npugraph_ex.
+    """Npugraph_ex runs only in FULL / FULL_DECODE_ONLY, and only where vLLM compiles the model (it is
+    vLLM Ascend's compile backend); static kernel needs Npugraph_ex.
 
     `None` means "not set by the user". Returns (npugraph_ex, static_kernel, notes).
     """
@@ -119,6 +121,9 @@ def resolve_npugraph_ex(
             f"enable_npugraph_ex=true has no effect in {mode.name}: Npugraph_ex runs only in "
             "FULL and FULL_DECODE_ONLY"
         )
+    if npugraph_ex and not compiling:
+        npugraph_ex = False
+        notes.append("Npugraph_ex is off: it optimises the graph vLLM compiles, and compilation (VLLM_COMPILE) is off")
     if npugraph_ex and soc == "310P":
         npugraph_ex = False
         notes.append("Npugraph_ex is off on Ascend 310P, which does not support it")
@@ -157,6 +162,7 @@ def resolve(
         enable_npugraph_ex=compilation.enable_npugraph_ex,
         enable_static_kernel=compilation.enable_static_kernel,
         soc=environment.soc,
+        compiling=request.compiling,
     )
     capture = plan_capture_sizes(effective, decode_shape(request, environment), sizes=request.capture_sizes,
                                  max_size=request.max_capture_size, soc=environment.soc,

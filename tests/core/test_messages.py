@@ -54,6 +54,8 @@ NPUGRAPH_EX_NOTES = [
     (M.FULL_DECODE_ONLY, {"enable_npugraph_ex": True, "enable_static_kernel": True, "soc": "310P"},
      ["Npugraph_ex is off on Ascend 310P, which does not support it",
       "enable_static_kernel=true has no effect: static kernel needs Npugraph_ex, which is off"]),
+    (M.FULL_DECODE_ONLY, {"enable_npugraph_ex": None, "enable_static_kernel": None, "compiling": False},
+     ["Npugraph_ex is off: it optimises the graph vLLM compiles, and compilation (VLLM_COMPILE) is off"]),
 ]
 
 

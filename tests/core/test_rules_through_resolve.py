@@ -34,7 +34,7 @@ def test_enforce_eager_reaches_the_narrowing_rules():
 
 def test_compiling_reaches_the_narrowing_rules():
     settings = resolve(GraphRequest(compiling=False), NPU, ModelInfo())
-    assert settings.cudagraph_mode is M.FULL_DECODE_ONLY and settings.npugraph_ex is True
+    assert settings.cudagraph_mode is M.FULL_DECODE_ONLY and settings.npugraph_ex is False  # nothing to compile
 
 
 def test_the_model_reaches_the_narrowing_rules():
