@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from real_packages import torch_npu_source
-from versions import VERSIONS, VllmAscend, for_vllm, pinned
+from versions import VERSIONS, VllmAscend, installed, pinned
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +31,7 @@ def installed_vllm() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if for_vllm(installed_vllm()) is None:
+    if installed() is None:
         pairs = ", ".join(f"{v.name} on vLLM {v.vllm}" for v in VERSIONS)
         skip = pytest.mark.skip(reason=f"the contract tier runs vllm-ascend {pairs}, each in .venv-ascend/vllm-VERSION/ "
                                        f"(this is vLLM {installed_vllm()}); `make test` runs it")
@@ -42,9 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Name the versions this run checked, right under its results: each run is one version."""
-    version = for_vllm(installed_vllm())
+    version = installed()
     if version is not None:
-        counts = ", ".join(f"{len(terminalreporter.stats[key])} {key}" for key in ("passed", "failed", "error", "skipped")
+        counts = ", ".join(f"{len(terminalreporter.stats[key])} {key}" for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
                            if terminalreporter.stats.get(key))
         terminalreporter.write_line(f"contract tier: vllm-ascend {version.name} on vLLM {installed_vllm()}: {counts}")
 
@@ -52,7 +52,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(scope="session")
 def vllm_ascend() -> VllmAscend:
     """The vllm-ascend this run checks: the one that pairs with the installed vLLM."""
-    version = for_vllm(installed_vllm())
+    version = installed()
     assert version is not None
     return version
 

@@ -8,7 +8,8 @@ The stand-ins answer nothing they cannot know: every `torch.npu` name comes from
 torch-npu wheel's `torch_npu/npu/__init__.py` (`__all__`), and calling any of them raises, except
 the few questions a machine without an NPU answers truthfully (`is_available()` is False).
 Accessing a name the real module lacks is an `AttributeError`, as it would be on a real install.
-`_build_info` holds exactly the names the vllm-ascend version's own `setup.py` writes into it.
+`_build_info` holds exactly the names the vllm-ascend version's own `setup.py` writes into it, and
+torch_npu's own dtypes (`torch_npu.float4_e2m1fn_x2`, ...) are the ones the wheel names.
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ def install(torch_npu_source: Path, vllm_ascend_source: Path, soc: str) -> None:
     torch_npu.__getattr__ = _ops("torch_npu")  # type: ignore[attr-defined]
     torch.npu = npu  # type: ignore[attr-defined]
     torch.distributed.is_hccl_available = lambda: False  # type: ignore[attr-defined]
+    _module("vllm_ascend._build_info", build_info(vllm_ascend_source, soc))
+
+
+def build_info(vllm_ascend_source: Path, soc: str) -> dict[str, str]:
+    """What vllm-ascend's build writes into `_build_info` for `soc`: the names its `setup.py` writes."""
     device_type, soc_version = DEVICE_TYPES[soc]
     values = {"__device_type__": device_type, "__soc_version__": soc_version}
-    _module("vllm_ascend._build_info", {name: values[name] for name in build_info_names(vllm_ascend_source)})
+    return {name: values[name] for name in build_info_names(vllm_ascend_source)}
 
 
 def build_info_names(vllm_ascend_source: Path) -> list[str]:

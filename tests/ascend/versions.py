@@ -43,6 +43,13 @@ def for_vllm(vllm_version: str) -> VllmAscend | None:
     return BY_VLLM.get(vllm_version.split("+")[0])
 
 
+def installed() -> VllmAscend | None:
+    """The vllm-ascend that pairs with the vLLM installed here, or None (not a contract environment)."""
+    import vllm
+
+    return for_vllm(str(vllm.__version__))
+
+
 def pinned(source: Path, requirements: str, project: str) -> str:
     """The version `source/requirements` pins `project` to (`name==version`): what vllm-ascend pairs with."""
     name = "[-_]".join(re.escape(part) for part in re.split(r"[-_]", project))
