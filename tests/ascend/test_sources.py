@@ -18,7 +18,8 @@ import pytest
 
 import real_packages
 import standins
-from versions import V0_23, VllmAscend, pinned
+from cases import CASES, DIFFERENCES
+from versions import V0_23, VERSIONS, VllmAscend, pinned
 
 
 def entry_points(info: Path) -> dict[str, dict[str, str]]:
@@ -83,3 +84,20 @@ def test_the_build_info_stand_in_is_what_this_versions_build_writes(vllm_ascend:
     written: dict[str, object] = {}
     exec((tmp_path / "vllm_ascend" / "_build_info.py").read_text(), written)
     assert standins.build_info(source, soc) == {k: v for k, v in written.items() if k != "__builtins__"}
+
+
+def test_make_test_runs_this_tier_on_the_vllm_of_every_version():
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    (line,) = [line for line in makefile.splitlines() if line.startswith("ASCEND_VLLMS")]
+    assert line.split(":=")[1].split() == [version.vllm for version in VERSIONS]
+
+
+def test_every_version_difference_is_named_by_a_case_and_in_the_docs():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "ascend.md").read_text(encoding="utf-8")
+    named = {d.name for case in CASES for d in case.differs}
+    assert named == {d.name for d in DIFFERENCES}
+    for difference in DIFFERENCES:  # each source line it cites (`platform.py:974-979`, `... / 491-496`) is in the docs
+        cited = [(file, lines) for file, refs in re.findall(r"(\w+\.py):([\d ,/-]*\d)", f"{difference.why} {difference.gap}")
+                 for lines in re.split(r"[ ,/]+", refs)]
+        assert cited and [c for c in cited if f"{c[0]}:{c[1]}" not in docs and f"{c[1]}`" not in docs] == [], (
+            difference.name, cited)
