@@ -123,7 +123,8 @@ def egg_info(source: Path) -> Path:
     groups: dict[str, list[str]] = ast.literal_eval(arguments["entry_points"])
     info = source / f"{name}.egg-info"
     info.mkdir()
-    (info / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {_setup_version(tree, arguments['version'])}\n")
+    version = _setup_version(tree, arguments["version"])
+    (info / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text("".join(
         f"[{group}]\n" + "".join(f"{line}\n" for line in lines) + "\n" for group, lines in groups.items()))
     return info

@@ -142,8 +142,8 @@ SHARED_EXPERT_DP_WITHOUT_SP = Differs(
 SP_MOE_TP_ALIGNED = Differs(
     "sp-moe-tp-aligned", on=(MAIN,), overrides=("capture_sizes",),
     why="main keeps the capture sizes that are multiples of TP when vLLM's use_sequence_parallel_moe is on (expert "
-        "parallel, TP > 1, DP > 1, the default all2all backend) (utils.py:807-819, platform.py:1043-1062); 0.23.0.post1 "
-        "and 0.26.0rc prune only for their FlashComm v1")
+        "parallel, TP > 1, DP > 1, the default all2all backend) (utils.py:807-819, platform.py:1043-1062); "
+        "0.23.0.post1 and 0.26.0rc prune only for their FlashComm v1")
 DSA_CP_TP_ALIGNED = Differs(
     "dsa-cp-tp-aligned", on=(MAIN,), overrides=("capture_sizes",),
     why="main keeps the capture sizes that are multiples of TP when additional_config.enable_dsa_cp is on "

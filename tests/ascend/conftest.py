@@ -22,6 +22,7 @@ from real_packages import torch_npu_source
 from versions import VERSIONS, VllmAscend, installed, pinned
 
 HERE = Path(__file__).resolve().parent
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
 
 def installed_vllm() -> str:
@@ -33,8 +34,9 @@ def installed_vllm() -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if installed() is None:
         pairs = ", ".join(f"{v.name} on vLLM {v.vllm}" for v in VERSIONS)
-        skip = pytest.mark.skip(reason=f"the contract tier runs vllm-ascend {pairs}, each in .venv-ascend/vllm-VERSION/ "
-                                       f"(this is vLLM {installed_vllm()}); `make test` runs it")
+        skip = pytest.mark.skip(reason=f"the contract tier runs vllm-ascend {pairs}, each in "
+                                       f".venv-ascend/vllm-VERSION/ (this is vLLM {installed_vllm()}); "
+                                       "`make test` runs it")
         for item in items:
             if HERE in Path(item.fspath).parents:
                 item.add_marker(skip)
@@ -44,7 +46,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Name the versions this run checked, right under its results: each run is one version."""
     version = installed()
     if version is not None:
-        counts = ", ".join(f"{len(terminalreporter.stats[key])} {key}" for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+        counts = ", ".join(f"{len(terminalreporter.stats[key])} {key}" for key in OUTCOMES
                            if terminalreporter.stats.get(key))
         terminalreporter.write_line(f"contract tier: vllm-ascend {version.name} on vLLM {installed_vllm()}: {counts}")
 
@@ -72,8 +74,8 @@ def contract(models: dict[str, str], vllm_ascend: VllmAscend,
 
     work = tmp_path_factory.mktemp("contract")
     source = vllm_ascend.source()
-    setup = {"vllm_ascend": str(source), "torch_npu": str(torch_npu_source(pinned(source, "requirements.txt", "torch-npu"))),
-             "models": models}
+    torch_npu = torch_npu_source(pinned(source, "requirements.txt", "torch-npu"))  # the one it pairs with
+    setup = {"vllm_ascend": str(source), "torch_npu": str(torch_npu), "models": models}
     (work / "setup.json").write_text(json.dumps(setup))
     out = work / "results"
     out.mkdir()

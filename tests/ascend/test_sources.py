@@ -97,7 +97,8 @@ def test_every_version_difference_is_named_by_a_case_and_in_the_docs():
     named = {d.name for case in CASES for d in case.differs}
     assert named == {d.name for d in DIFFERENCES}
     for difference in DIFFERENCES:  # each source line it cites (`platform.py:974-979`, `... / 491-496`) is in the docs
-        cited = [(file, lines) for file, refs in re.findall(r"(\w+\.py):([\d ,/-]*\d)", f"{difference.why} {difference.gap}")
+        text = f"{difference.why} {difference.gap}"
+        cited = [(file, lines) for file, refs in re.findall(r"(\w+\.py):([\d ,/-]*\d)", text)
                  for lines in re.split(r"[ ,/]+", refs)]
         assert cited and [c for c in cited if f"{c[0]}:{c[1]}" not in docs and f"{c[1]}`" not in docs] == [], (
             difference.name, cited)
