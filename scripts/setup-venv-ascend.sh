@@ -14,7 +14,9 @@
 # included, and appends the folder after the environment's own site-packages: pip sees the shared
 # packages as installed (it reads sys.path) and leaves them alone, and a package an environment needs
 # in another version is installed into its own site-packages, which come first. The check at the end
-# fails the set-up if the environment imports a torch other than the shared one.
+# fails the set-up if the environment imports a torch other than the shared one. Measured from a
+# fresh clone on 2 cores with pip's cache warm: vLLM 0.23.0's environment 125 s, of which about 50 s
+# is the shared torch 2.11.0 folder; vLLM 0.26.0's, reusing it, 73 s; vLLM 0.27.1's 127 s.
 # Not chosen: one environment with a folder per vLLM on PYTHONPATH. The vLLMs' other requirements
 # differ too (transformers, fastapi, mistral_common), and every subprocess vLLM and the tests start
 # would have to carry the right PYTHONPATH; a .pth needs nothing of them.
