@@ -1,30 +1,38 @@
 # The two commands of the README. Each sets up its environments on first use and is quick afterwards.
 VENV          ?= .venv
-ASCEND_VENV   ?= .venv-ascend
 PYTHON        := $(VENV)/bin/python
-ASCEND_PYTHON := $(ASCEND_VENV)/bin/python
 STAMP         := $(VENV)/.installed
-ASCEND_STAMP  := $(ASCEND_VENV)/.installed
+# The contract tier's environments, one per vLLM that a tested vllm-ascend pairs with
+# (tests/ascend/versions.py): $(ASCEND_ROOT)/vllm-VERSION/, sharing torch (scripts/setup-venv-ascend.sh).
+ASCEND_ROOT   ?= .venv-ascend
+ASCEND_VLLMS  := 0.23.0 0.26.0 0.27.1
+ASCEND_STAMPS := $(ASCEND_VLLMS:%=$(ASCEND_ROOT)/vllm-%/.installed)
 
 .PHONY: demo test clean
 
 demo: $(STAMP)
 	$(PYTHON) examples/offline_inference.py
 
-# The suite on vLLM 0.32.0; then the contract tier, vllm-ascend 0.23.0.post1's real source on the
-# vLLM it pairs with (0.23.0), and the adapter's checks on that vLLM too.
-test: $(STAMP) $(ASCEND_STAMP)
+# The suite on vLLM 0.32.0; then the contract tier once per environment: each vllm-ascend's real
+# source on the vLLM it pairs with, and the adapter's checks on that vLLM too. Every environment
+# runs even when one fails; the last line names those that failed.
+test: $(STAMP) $(ASCEND_STAMPS)
 	$(PYTHON) -m pytest -q --ignore=tests/ascend
-	$(ASCEND_PYTHON) -m pytest -q tests/ascend tests/vllm/test_adapter.py tests/vllm/test_capture_plan_against_vllm.py \
-		tests/vllm/test_worker_reconcile.py
+	@failed=""; for vllm in $(ASCEND_VLLMS); do \
+		echo "== contract tier on vLLM $$vllm ($(ASCEND_ROOT)/vllm-$$vllm)"; \
+		$(ASCEND_ROOT)/vllm-$$vllm/bin/python -m pytest -q tests/ascend tests/vllm/test_adapter.py \
+			tests/vllm/test_capture_plan_against_vllm.py tests/vllm/test_worker_reconcile.py \
+			|| failed="$$failed $$vllm"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "contract tier failed on vLLM$$failed (see each run's summary line)"; exit 1; fi
 
 $(STAMP): pyproject.toml scripts/setup-venv.sh
 	sh scripts/setup-venv.sh $(VENV)
 	touch $(STAMP)
 
-$(ASCEND_STAMP): pyproject.toml scripts/setup-venv-ascend.sh
-	sh scripts/setup-venv-ascend.sh $(ASCEND_VENV)
-	touch $(ASCEND_STAMP)
+$(ASCEND_ROOT)/vllm-%/.installed: pyproject.toml scripts/setup-venv-ascend.sh
+	sh scripts/setup-venv-ascend.sh $(ASCEND_ROOT) $*
+	touch $@
 
 # Mutation testing of the decision layer (scripts/mutation.py): a developer habit, not part of `test` or CI.
 # mutmut comes from the `dev` extra, installed on first use.
@@ -35,4 +43,4 @@ mutation: $(STAMP)
 	$(PYTHON) scripts/mutation.py
 
 clean:
-	rm -rf $(VENV) $(ASCEND_VENV) .cache demo-model .pytest_cache .hypothesis
+	rm -rf $(VENV) $(ASCEND_ROOT) .cache demo-model .pytest_cache .hypothesis

@@ -17,10 +17,10 @@ dispatcher key, FULL and PIECEWISE together). The token budget is 8192, enough f
 batch here. Targets (issue 13): 0 eager decode batch sizes in every cell, at most 1 extra capture
 size per cell.
 
-Run it in the contract tier's environment (`make test` creates it), which has vLLM 0.23.0 and
-downloads vllm-ascend 0.23.0.post1's source:
+Run it in the contract tier's environment for vLLM 0.23.0 (`make test` creates it); it downloads
+vllm-ascend 0.23.0.post1's source:
 
-    .venv-ascend/bin/python benchmarks/capture_plan.py [--out benchmarks/results/cpu-capture-plan.txt]
+    .venv-ascend/vllm-0.23.0/bin/python benchmarks/capture_plan.py [--out benchmarks/results/cpu-capture-plan.txt]
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def load_vllm_ascend() -> type:
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "ascend")]
     from real_packages import torch_npu_source, vllm_ascend_source
 
-    sys.path.insert(0, str(vllm_ascend_source(VLLM_ASCEND)))
+    source = vllm_ascend_source(VLLM_ASCEND)
+    sys.path.insert(0, str(source))
     import standins
 
-    standins.install(torch_npu_source(TORCH_NPU), "910B")
+    standins.install(torch_npu_source(TORCH_NPU), source, "910B")
     from vllm_ascend.platform import NPUPlatform
 
     return NPUPlatform

@@ -4,9 +4,11 @@
   imports anywhere, only its native `xlite._C` needs an NPU. `xlite_stub()` is its `_C.pyi`.
 - torch-npu is never installed (without CANN it breaks `import torch`): `torch_npu_source()`
   downloads its wheel once into `.cache/real-packages/` and unpacks its Python files there.
-- vllm-ascend is never installed or built: `vllm_ascend_source()` downloads its sdist once and
-  unpacks it there; its folder goes on `sys.path` in the contract tier (`tests/ascend/`).
-  `vllm_ascend_vendor_source()` unpacks there the newer refs vendored beside the checkout.
+- vllm-ascend is never installed or built: `vllm_ascend_source()` downloads a release's sdist once
+  and unpacks it there; `vllm_ascend_archive()` unpacks a source archive of its repository (CI
+  reaches no code host, so they lie in `../shared/vendor/vllm-ascend/` next to the checkout, or in
+  the folder `CONTRACT_VLLM_ASCEND_ARCHIVES` names). Either folder goes on `sys.path` in the
+  contract tier (`tests/ascend/`).
 
 A download that fails because the package index cannot be reached skips the test that needs it,
 with a reason that `-ra` shows in the run's summary; any other failure fails the test.
@@ -14,6 +16,7 @@ with a reason that `-ra` shows in the run's summary; any other failure fails the
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import importlib.abc
@@ -40,6 +43,8 @@ XLITE_VERSION = "0.2.0rc4"
 TORCH_NPU_VERSIONS = ("2.10.0.post4", "2.14.0")
 PAIRED_TORCH_NPU = TORCH_NPU_VERSIONS[0]
 DEFAULT_INDEX = "https://pypi.org/simple/"
+ARCHIVES_VAR = "CONTRACT_VLLM_ASCEND_ARCHIVES"  # the folder holding vllm-ascend's source archives
+DEFAULT_ARCHIVES = ROOT.parent / "shared" / "vendor" / "vllm-ascend"
 _skipped: dict[str, str] = {}  # requirement -> why it could not be downloaded in this run (tried once)
 
 
@@ -97,29 +102,69 @@ def _setuptools_scm() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join([*wheels, *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
-VENDOR_ENV = "VLLM_ASCEND_VENDOR"
-VENDOR = ROOT.parent / "shared" / "vendor" / "vllm-ascend"  # beside the checkout: CI reaches no code host
+# vllm-ascend's newer refs, as source archives of its repository.
+ARCHIVE_0_26 = "vllm-ascend-v0.26.0rc-cf0baa38"  # releases/v0.26.0rc
+ARCHIVE_MAIN = "vllm-ascend-main-182b75ea"
+# The version an install from a clone of its repository carries: setuptools_scm reads the clone's
+# tags, which an archive lacks. The release branch's, with the commit as local label; main keeps
+# setup.py's own fallback, 0.0.0, as a checkout without tags has it. The plugin maps a version to
+# the release whose rules it follows (vllm_ascend_support.release_of).
+ARCHIVE_VERSIONS = {ARCHIVE_0_26: "0.26.0rc0+gcf0baa38"}
 
 
-def vllm_ascend_vendor_source(ref: str) -> Path:
-    """The unpacked vllm-ascend archive of `ref` ("v0.26.0rc" or "main"), `vllm-ascend-<ref>-<commit>.tar.gz`
-    in the vendor folder (`VLLM_ASCEND_VENDOR` overrides it): a folder holding its `vllm_ascend/`."""
-    vendor = Path(os.environ.get(VENDOR_ENV) or VENDOR)
-    archives = sorted(vendor.glob(f"vllm-ascend-{ref}-*.tar.gz"))
-    if len(archives) != 1:
-        pytest.fail(f"{VENDOR_ENV}: expected one vllm-ascend-{ref}-<commit>.tar.gz in {vendor}, found "
-                    f"{[a.name for a in archives] or 'none'}; set {VENDOR_ENV} to the folder that holds them")
-    name = archives[0].name.removesuffix(".tar.gz")
+def vllm_ascend_archive(name: str) -> Path:
+    """The unpacked source archive `name.tar.gz` of vllm-ascend's repository (its top folder is `name`),
+    with a `vllm_ascend.egg-info/` made from its own `setup.py` (see `egg_info`), so that vLLM loads it
+    through its entry points as it loads the sdist or an installed vllm-ascend."""
     target = CACHE / name
-    if (target / "vllm_ascend").is_dir():
+    info = target / "vllm_ascend.egg-info" / "PKG-INFO"
+    if info.is_file() and f"Version: {ARCHIVE_VERSIONS.get(name, '0.0.0')}\n" in info.read_text(encoding="utf-8"):
         return target
-    unpacking = target.with_name(name + ".partial")
+    shutil.rmtree(target, ignore_errors=True)  # unpacked by an older set-up: made afresh
+    folder = Path(os.environ.get(ARCHIVES_VAR) or DEFAULT_ARCHIVES)
+    archive = folder / f"{name}.tar.gz"
+    if not archive.is_file():
+        pytest.fail(f"vllm-ascend's source archive {archive.name} is not in {folder}: the contract tier reads it from "
+                    f"../shared/vendor/vllm-ascend/ next to the checkout, or from the folder {ARCHIVES_VAR} names")
+    unpacking = target.with_name(target.name + ".partial")
     shutil.rmtree(unpacking, ignore_errors=True)
-    with tarfile.open(archives[0]) as archive:
-        archive.extractall(unpacking, filter="data")
-    (unpacking / name).rename(target)  # whole or absent, as for the sdist
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacking, filter="data")
+    egg_info(unpacking / name, ARCHIVE_VERSIONS.get(name))
+    (unpacking / name).rename(target)  # whole or absent, as above
     shutil.rmtree(unpacking)
     return target
+
+
+def egg_info(source: Path, version: str | None = None) -> Path:
+    """Write `source/<name>.egg-info/` (PKG-INFO and entry_points.txt) from the `setup(...)` call of
+    `source/setup.py`, read with `ast`: what `pip install` of that tree would record, nothing built.
+    `version` replaces what setup.py computes (see ARCHIVE_VERSIONS)."""
+    tree = ast.parse((source / "setup.py").read_text(encoding="utf-8"))
+    (call,) = [node for node in ast.walk(tree)
+               if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "setup"]
+    arguments = {keyword.arg: keyword.value for keyword in call.keywords}
+    name = ast.literal_eval(arguments["name"])
+    groups: dict[str, list[str]] = ast.literal_eval(arguments["entry_points"])
+    info = source / f"{name}.egg-info"
+    info.mkdir()
+    version = version or _setup_version(tree, arguments["version"])
+    (info / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{line}\n" for line in lines) + "\n" for group, lines in groups.items()))
+    return info
+
+
+def _setup_version(tree: ast.Module, value: ast.expr) -> str:
+    """`setup(version=...)`: a literal, or the one literal its module assigns to that name. vllm-ascend
+    asks setuptools_scm for the version and falls back to "0.0.0" outside a git checkout, as here."""
+    if isinstance(value, ast.Constant):
+        return str(value.value)
+    assert isinstance(value, ast.Name), ast.dump(value)
+    (literal,) = {node.value.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+                  and any(isinstance(t, ast.Name) and t.id == value.id for t in node.targets)}
+    return literal
 
 
 def wheel_module(folder: Path, alias: str, module: str) -> ModuleType:

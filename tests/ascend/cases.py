@@ -1,8 +1,13 @@
-"""The contract cases: a deployment each, run through vLLM 0.23.0 and vllm-ascend 0.23.0.post1's real code.
+"""The contract cases: a deployment each, run through each tested vllm-ascend's real code on its vLLM.
 
 A case is what a user gives (`LLM(...)` keyword arguments and `additional_config`) and the machine
 it runs on (an Ascend SoC, whether xlite is installed, `ASCEND_LAUNCH_BLOCKING`). `explain_argv`
 turns it into the same question for `vllm-ascend-graphs explain`.
+
+Every case runs on every version (`versions.py`) and expects the same, except where vllm-ascend's
+own rules differ between versions: each such difference is a named `Differs` below, with the
+vllm-ascend source lines that make it, and the cases it applies to name it. `Case.expect(version)`
+is what a case expects on one version; docs/ascend.md lists the differences too.
 """
 
 from __future__ import annotations
@@ -11,10 +16,38 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from versions import MAIN, V0_23, V0_26, VllmAscend
+
 XLITE_VERSION = "0.2.0rc4"
 ENGINE_DEFAULTS: dict[str, Any] = {"max_num_seqs": 64, "max_model_len": 512, "skip_tokenizer_init": True}
 MODELS = ("llama", "qwen3", "qwen3-moe", "deepseek-v3", "qwen3-vl", "whisper", "mistral")
 MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
+
+
+@dataclass(frozen=True)
+class Differs:
+    """A rule of vllm-ascend that differs between versions: on the versions in `on`, a case that names
+    it expects these settings instead of its own."""
+
+    name: str
+    on: tuple[VllmAscend, ...]
+    why: str  # the rule on those versions and elsewhere, with vllm-ascend's file:line
+    overrides: tuple[str, ...] = ()
+    backend: str | None = None  # the backend expected there, where the case expects one
+    cudagraph_mode: str | None = None  # the mode expected there; REQUESTED: the one the case asks for
+    tp_aligned: bool | None = None  # whether only capture sizes that are multiples of TP stay there
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a case expects on one vllm-ascend version."""
+
+    overrides: tuple[str, ...]
+    backend: str | None
+    cudagraph_mode: str | None
+    tp_aligned: bool | None
+    error: str | None
+    differs: str | None  # the name of the `Differs` in force, if any
 
 
 @dataclass(frozen=True)
@@ -32,6 +65,32 @@ class Case:
     overrides: tuple[str, ...] = ()
     # Likewise for the model runner, at worker start (worker_stage.py).
     worker_overrides: tuple[str, ...] = ()
+    backend: str | None = None  # the backend expected, where a case checks it
+    cudagraph_mode: str | None = None  # the mode expected, where a case checks it
+    tp_aligned: bool | None = None  # whether only capture sizes that are multiples of TP stay, where checked
+    sequence_parallel_moe: bool = False  # vLLM turns use_sequence_parallel_moe on here (newer vLLM: EP, TP, DP > 1)
+    differs: tuple[Differs, ...] = ()  # where some versions expect otherwise
+
+    def expect(self, version: VllmAscend | None) -> Expect:
+        """What this case expects on `version` (None: the case's own expectation)."""
+        found = [d for d in self.differs if version in d.on]
+        assert len(found) <= 1, f"{self.id}: {[d.name for d in found]} all apply to {version}"
+        if not found:
+            return Expect(self.overrides, self.backend, self.cudagraph_mode, self.tp_aligned, self.error, None)
+        rule = found[0]
+        mode = self.requested_mode if rule.cudagraph_mode == REQUESTED else rule.cudagraph_mode
+        return Expect(rule.overrides, rule.backend or self.backend, mode or self.cudagraph_mode,
+                      self.tp_aligned if rule.tp_aligned is None else rule.tp_aligned, self.error, rule.name)
+
+    @property
+    def requested_mode(self) -> str | None:
+        return (self.engine.get("compilation_config") or {}).get("cudagraph_mode")
+
+    @property
+    def user_sizes(self) -> bool:
+        """Whether the user gave capture sizes or a largest size (kept as given, eager batches named)."""
+        compilation = self.engine.get("compilation_config") or {}
+        return "cudagraph_capture_sizes" in compilation or "max_cudagraph_capture_size" in compilation
 
     @property
     def engine_args(self) -> dict[str, Any]:
@@ -47,16 +106,11 @@ class Case:
         facts = {
             "device": "npu", "soc": self.soc, "xlite": XLITE_VERSION if self.xlite_installed else "absent",
             "tp": self.engine.get("tensor_parallel_size", 1), "pp": self.engine.get("pipeline_parallel_size", 1),
-            "dcp": self.engine.get("decode_context_parallel_size", 1), "spec_tokens": self.spec_tokens,
-            "launch_blocking": int(self.launch_blocking),
+            "dp": self.engine.get("data_parallel_size", 1), "dcp": self.engine.get("decode_context_parallel_size", 1),
+            "spec_tokens": self.spec_tokens, "expert_parallel": int(self.engine.get("enable_expert_parallel", False)),
+            "sequence_parallel_moe": int(self.sequence_parallel_moe), "launch_blocking": int(self.launch_blocking),
         }
         return ",".join(f"{key}={value}" for key, value in facts.items())
-
-    @property
-    def user_sizes(self) -> bool:
-        """Whether the user gave capture sizes or a largest size (kept as given, eager batches named)."""
-        compilation = self.engine.get("compilation_config") or {}
-        return "cudagraph_capture_sizes" in compilation or "max_cudagraph_capture_size" in compilation
 
     def explain_argv(self, model_dir: str) -> list[str]:
         argv = ["explain", "--json", "--model", model_dir, "--additional-config", json.dumps(self.additional),
@@ -97,6 +151,43 @@ def xlite(full_mode: bool = False) -> dict[str, Any]:
 def ngram(tokens: int) -> dict[str, Any]:
     return {"speculative_config": {"method": "ngram", "num_speculative_tokens": tokens, "prompt_lookup_max": 3}}
 
+
+REQUESTED = "requested"  # Differs.cudagraph_mode: the mode the case asks for
+
+# Where vllm-ascend's rules differ between the versions the tier runs (file:line as in each source).
+# The plan follows each from the installed vllm-ascend's facts (vllm_ascend_support.py), so a case
+# expects no override on any version: what differs is the plan itself.
+FLASHCOMM1_REMOVED = Differs(
+    "flashcomm1-removed", on=(MAIN,), tp_aligned=False,
+    why="main removed FlashComm v1: enable_flashcomm1 only logs a deprecation (ascend_config.py:44-48), and its "
+        "sequence parallelism is vLLM's use_sequence_parallel_moe (utils.py:807-819), so the capture sizes stay; "
+        "0.23.0.post1 and 0.26.0rc keep the multiples of TP (platform.py:549-567 / 505-523)")
+STOCK_COMPILE_KEEPS_GRAPHS = Differs(
+    "stock-compile-keeps-graphs", on=(MAIN,), cudagraph_mode=REQUESTED,
+    why="main turns a compilation mode other than NONE or VLLM_COMPILE into compilation mode NONE and keeps the "
+        "cudagraph mode (platform.py:974-979); 0.23.0.post1 and 0.26.0rc set cudagraph_mode NONE (platform.py:535-540 "
+        "/ 491-496), and with it no capture sizes and no Npugraph_ex. Npugraph_ex, a layer of vllm-ascend's compile "
+        "backend (compilation/compiler_interface.py:245, 283), is off on main too: nothing is compiled")
+SHARED_EXPERT_DP_WITHOUT_SP = Differs(
+    "shared-expert-dp-without-sp", on=(V0_26,), tp_aligned=False,
+    why="0.26.0rc's enable_shared_expert_dp no longer turns on sequence parallelism (utils.py:861-888), so the capture "
+        "sizes stay; 0.23.0.post1 turns it on (ascend_config.py:114-122) and keeps the multiples of TP, and main keeps "
+        "them for enable_shared_expert_dp itself (platform.py:1043-1062)")
+SP_MOE_TP_ALIGNED = Differs(
+    "sp-moe-tp-aligned", on=(MAIN,), tp_aligned=True,
+    why="main keeps the capture sizes that are multiples of TP when vLLM's use_sequence_parallel_moe is on (expert "
+        "parallel, TP > 1, DP > 1, the default all2all backend) (utils.py:807-819, platform.py:1043-1062); "
+        "0.23.0.post1 and 0.26.0rc prune only for their FlashComm v1")
+DSA_CP_TP_ALIGNED = Differs(
+    "dsa-cp-tp-aligned", on=(MAIN,), tp_aligned=True,
+    why="main keeps the capture sizes that are multiples of TP when additional_config.enable_dsa_cp is on "
+        "(platform.py:385, 1043-1062); 0.23.0.post1 and 0.26.0rc do not prune for it")
+XLITE_DEEPSEEK_V3 = Differs(
+    "xlite-deepseek-v3", on=(MAIN,), backend="xlite",
+    why="main has an xlite adapter for DeepseekV3ForCausalLM (xlite/xlite.py:498-502), which the plugin reads from "
+        "the installed source; 0.23.0.post1 and 0.26.0rc have none, so the plan falls back to aclgraph")
+DIFFERENCES = (FLASHCOMM1_REMOVED, STOCK_COMPILE_KEEPS_GRAPHS, SHARED_EXPERT_DP_WITHOUT_SP, SP_MOE_TP_ALIGNED,
+               DSA_CP_TP_ALIGNED, XLITE_DEEPSEEK_V3)
 
 CASES = [
     # Llama: the default, each mode, enforce_eager.
@@ -149,16 +240,31 @@ CASES = [
          xlite_installed=True),
     Case("llama-xlite-decode-mode-none-installed", additional=xlite(), engine=mode("NONE"), xlite_installed=True),
     Case("llama-xlite-off-installed", additional={"xlite_graph_config": {"enabled": False}}, xlite_installed=True),
-    # Rules the plan follows from the installed vllm-ascend's facts: sequence parallelism (flashcomm1)
-    # keeps only capture sizes that are multiples of TP; a compilation mode other than NONE or
-    # VLLM_COMPILE turns graphs off.
-    Case("llama-tp2-flashcomm1", engine={"tensor_parallel_size": 2}, additional={"enable_flashcomm1": True}),
-    Case("llama-seqs7-tp2-flashcomm1", engine=seqs(7, tensor_parallel_size=2), additional={"enable_flashcomm1": True}),
+    # Rules the plan follows from the installed vllm-ascend's facts: sequence parallelism and its kin
+    # keep only capture sizes that are multiples of TP; a compilation mode other than NONE or
+    # VLLM_COMPILE turns graphs off (0.23, 0.26) or compilation off (main). Which settings do it
+    # differs by version.
+    Case("llama-tp2-flashcomm1", engine={"tensor_parallel_size": 2}, additional={"enable_flashcomm1": True},
+         tp_aligned=True, differs=(FLASHCOMM1_REMOVED,)),
+    Case("llama-seqs7-tp2-flashcomm1", engine=seqs(7, tensor_parallel_size=2), additional={"enable_flashcomm1": True},
+         tp_aligned=True, differs=(FLASHCOMM1_REMOVED,)),
     Case("llama-seqs12-spec1-tp2-flashcomm1-full-decode-only",
          engine=seqs(12, **ngram(1), tensor_parallel_size=2, **mode("FULL_DECODE_ONLY")),
-         additional={"enable_flashcomm1": True}),
-    Case("llama-stock-torch-compile-full-decode-only", engine=mode("FULL_DECODE_ONLY", mode=1)),
-    Case("llama-stock-torch-compile-default", engine={"compilation_config": {"mode": 1}}),
+         additional={"enable_flashcomm1": True}, tp_aligned=True, differs=(FLASHCOMM1_REMOVED,)),
+    Case("qwen3-moe-tp2-ep-shared-expert-dp", model="qwen3-moe",
+         engine={"tensor_parallel_size": 2, "enable_expert_parallel": True},
+         additional={"enable_shared_expert_dp": True}, tp_aligned=True, differs=(SHARED_EXPERT_DP_WITHOUT_SP,)),
+    Case("qwen3-moe-tp2-dp2-ep", model="qwen3-moe",
+         engine={"tensor_parallel_size": 2, "data_parallel_size": 2, "enable_expert_parallel": True},
+         sequence_parallel_moe=True, tp_aligned=False, differs=(SP_MOE_TP_ALIGNED,)),
+    Case("llama-tp2-dsa-cp", engine={"tensor_parallel_size": 2}, additional={"enable_dsa_cp": True},
+         tp_aligned=False, differs=(DSA_CP_TP_ALIGNED,)),
+    Case("llama-stock-torch-compile-full-decode-only", engine=mode("FULL_DECODE_ONLY", mode=1),
+         cudagraph_mode="NONE", differs=(STOCK_COMPILE_KEEPS_GRAPHS,)),
+    Case("llama-stock-torch-compile-full", engine=mode("FULL", mode=1), cudagraph_mode="NONE",
+         differs=(STOCK_COMPILE_KEEPS_GRAPHS,)),
+    # vLLM itself turns piecewise modes off without VLLM_COMPILE, before any plugin: NONE everywhere.
+    Case("llama-stock-torch-compile-default", engine={"compilation_config": {"mode": 1}}, cudagraph_mode="NONE"),
     # Ascend SoCs whose rules differ.
     Case("llama-950-default", soc="950"),
     Case("llama-950-full-decode-only", soc="950", engine=mode("FULL_DECODE_ONLY")),
@@ -173,7 +279,8 @@ CASES = [
     Case("deepseek-v3-default", model="deepseek-v3"),
     Case("deepseek-v3-full", model="deepseek-v3", engine=mode("FULL")),
     Case("deepseek-v3-spec1", model="deepseek-v3", engine=ngram(1)),
-    Case("deepseek-v3-xlite-installed", model="deepseek-v3", additional=xlite(), xlite_installed=True),
+    Case("deepseek-v3-xlite-installed", model="deepseek-v3", additional=xlite(), xlite_installed=True,
+         backend="aclgraph", differs=(XLITE_DEEPSEEK_V3,)),
     Case("qwen3-vl-default", model="qwen3-vl"),
     Case("qwen3-vl-xlite-decode-installed", model="qwen3-vl", additional=xlite(), xlite_installed=True),
     Case("whisper-default", model="whisper"),

@@ -1,8 +1,10 @@
-"""The contract tier: our plugin against vllm-ascend 0.23.0.post1's real Python source, on vLLM 0.23.0.
+"""The contract tier: our plugin against vllm-ascend's real Python source, on the vLLM it pairs with.
 
-It runs in its own environment, `.venv-ascend/` (`make test` sets it up), because vllm-ascend
-0.23 pairs with vLLM 0.23.0 while the rest of the suite runs on vLLM 0.32.0. vllm-ascend's sdist
-and the torch-npu wheel whose names the stand-ins take are downloaded once into the git-ignored
+Each vllm-ascend version (`versions.py`) runs on its own vLLM, so the tier runs once per
+environment, `.venv-ascend/vllm-VERSION/` (`make test` sets them up and runs each); the vLLM
+installed says which vllm-ascend a run checks, and the run's summary names both. vllm-ascend's
+source (a release's sdist, or a source archive of its repository) and the torch-npu wheel its
+requirements.txt pins, whose names the stand-ins take, are unpacked once into the git-ignored
 `.cache/real-packages/`; neither is installed or built.
 """
 
@@ -16,23 +18,45 @@ from typing import Any
 
 import pytest
 
-from real_packages import torch_npu_source, vllm_ascend_source
+from real_packages import torch_npu_source
+from versions import VERSIONS, VllmAscend, installed, pinned
 
 HERE = Path(__file__).resolve().parent
-VLLM_VERSION = "0.23.0"
-VLLM_ASCEND_VERSION = "0.23.0.post1"
-TORCH_NPU_VERSION = "2.10.0.post4"  # what vllm-ascend 0.23.0 pairs with
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+def installed_vllm() -> str:
+    import vllm
+
+    return str(vllm.__version__)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    import vllm
-
-    if vllm.__version__ != VLLM_VERSION:
-        skip = pytest.mark.skip(reason=f"the contract tier runs on vLLM {VLLM_VERSION} in .venv-ascend/ "
-                                       f"(this is vLLM {vllm.__version__}); `make test` runs it")
+    if installed() is None:
+        pairs = ", ".join(f"{v.name} on vLLM {v.vllm}" for v in VERSIONS)
+        skip = pytest.mark.skip(reason=f"the contract tier runs vllm-ascend {pairs}, each in "
+                                       f".venv-ascend/vllm-VERSION/ (this is vLLM {installed_vllm()}); "
+                                       "`make test` runs it")
         for item in items:
             if HERE in Path(item.fspath).parents:
                 item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the versions this run checked, right under its results: each run is one version."""
+    version = installed()
+    if version is not None:
+        counts = ", ".join(f"{len(terminalreporter.stats[key])} {key}" for key in OUTCOMES
+                           if terminalreporter.stats.get(key))
+        terminalreporter.write_line(f"contract tier: vllm-ascend {version.name} on vLLM {installed_vllm()}: {counts}")
+
+
+@pytest.fixture(scope="session")
+def vllm_ascend() -> VllmAscend:
+    """The vllm-ascend this run checks: the one that pairs with the installed vLLM."""
+    version = installed()
+    assert version is not None
+    return version
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +67,15 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def contract(models: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def contract(models: dict[str, str], vllm_ascend: VllmAscend,
+             tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every case's result, from one run of `run_cases.py` (a forked process per case)."""
     from cases import CASES
 
     work = tmp_path_factory.mktemp("contract")
-    setup = {"vllm_ascend": str(vllm_ascend_source(VLLM_ASCEND_VERSION)),
-             "torch_npu": str(torch_npu_source(TORCH_NPU_VERSION)), "models": models}
+    source = vllm_ascend.source()
+    torch_npu = torch_npu_source(pinned(source, "requirements.txt", "torch-npu"))  # the one it pairs with
+    setup = {"vllm_ascend": str(source), "torch_npu": str(torch_npu), "models": models}
     (work / "setup.json").write_text(json.dumps(setup))
     out = work / "results"
     out.mkdir()
@@ -58,5 +84,6 @@ def contract(models: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -
     results = {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
     if len(results) != len(CASES):
         missing = sorted({case.id for case in CASES} - set(results))
-        pytest.fail(f"the contract run produced no result for {missing}:\n{run.stderr[-4000:]}")
+        pytest.fail(f"vllm-ascend {vllm_ascend.name} on vLLM {installed_vllm()}: the contract run produced no result "
+                    f"for {missing}:\n{run.stderr[-4000:]}")
     return results

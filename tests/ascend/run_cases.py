@@ -29,16 +29,15 @@ PARALLEL = 2
 
 def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
     setup = json.loads(Path(setup_file).read_text())
-    sys.path[:0] = [str(HERE), setup["vllm_ascend"]]  # vllm-ascend's unpacked sdist, with its egg-info
+    sys.path[:0] = [str(HERE), setup["vllm_ascend"]]  # vllm-ascend's unpacked source, with its egg-info
     import standins
 
     # Imported once here and inherited by every case: vLLM resolves its platform on import, which
     # imports vllm-ascend's platform module and so torch_npu. The SoC is each case's own (below).
-    standins.install(Path(setup["torch_npu"]), "910B")
+    standins.install(Path(setup["torch_npu"]), Path(setup["vllm_ascend"]), "910B")
     import vllm.engine.arg_utils  # noqa: F401
-    import vllm_ascend.utils
 
-    assert vllm_ascend.utils._ascend_device_type is None, "the device type must be left for each case to set"
+    assert not device_type_known(), "the device type must be left for each case to set"
 
     from cases import BY_ID
 
@@ -62,6 +61,18 @@ def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
     return 1 if failed else 0
 
 
+def device_type_known() -> bool:
+    """Whether vllm-ascend has read its device type from `_build_info` yet, in this process: a module
+    global in 0.23.0.post1 and 0.26.0rc (`vllm_ascend.utils`), a cached `get_device_config()` on main."""
+    import vllm_ascend.utils
+
+    if hasattr(vllm_ascend.utils, "_ascend_device_type"):
+        return vllm_ascend.utils._ascend_device_type is not None
+    from vllm_ascend.device.device_config import get_device_config
+
+    return bool(get_device_config.cache_info().currsize)
+
+
 def _reap(running: dict[int, str]) -> int:
     pid, status = os.wait()
     case_id = running.pop(pid)
@@ -78,9 +89,10 @@ def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
     os.environ.pop("ASCEND_LAUNCH_BLOCKING", None)
     if case.launch_blocking:
         os.environ["ASCEND_LAUNCH_BLOCKING"] = "1"
-    standins.install(Path(setup["torch_npu"]), case.soc)
+    standins.install(Path(setup["torch_npu"]), Path(setup["vllm_ascend"]), case.soc)
     paths = [str(HERE), setup["vllm_ascend"]]
-    os.environ["CONTRACT_STANDINS"] = json.dumps({"paths": paths, "torch_npu": setup["torch_npu"], "soc": case.soc})
+    os.environ["CONTRACT_STANDINS"] = json.dumps({"paths": paths, "torch_npu": setup["torch_npu"],
+                                                  "vllm_ascend": setup["vllm_ascend"], "soc": case.soc})
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE / "bootstrap"), *paths])  # vLLM's own subprocesses
     model_dir = setup["models"][case.model]
     return {"id": case.id, "explain": explain(case.explain_argv(model_dir)), **build(case, model_dir)}
@@ -107,9 +119,10 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
             config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
         except Exception as exc:  # the contract may expect an error
             return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
+    front = facts(config)  # before the worker stage, which runs in this process too
     with logged_by_plugin() as worker_logged:
         worker = start_model_runner(config)
-    return {"config": facts(config), "logged": logged, "worker": {**worker, "logged": worker_logged}}
+    return {"config": front, "logged": logged, "worker": {**worker, "logged": worker_logged}}
 
 
 @contextlib.contextmanager

@@ -2,7 +2,8 @@
 
 Only what has no CPU build is stood in for: `torch_npu` (its Python front needs CANN), the
 `torch.npu` device module it installs, CANN's `acl` module, and `vllm_ascend._build_info`, which
-vllm-ascend's build writes and its sdist lacks. Everything else, vllm-ascend's own code included, is the real thing.
+vllm-ascend's build writes and its sources lack. Everything else, vllm-ascend's own code included,
+is the real thing.
 
 The stand-ins answer nothing they cannot know: every `torch.npu` name comes from the real
 torch-npu wheel's `torch_npu/npu/__init__.py` (`__all__`), and calling any of them raises, except
@@ -11,27 +12,32 @@ Accessing a name the real module lacks is an `AttributeError`, as it would be on
 Any other `torch_npu.<module>` that vllm-ascend imports (its worker imports
 `torch_npu.op_plugin.atb._atb_ops`) exists exactly where the wheel has that file, and offers the
 functions and classes the file defines, each unusable in the same way.
+`_build_info` holds exactly the names the vllm-ascend version's own `setup.py` writes into it, and
+torch_npu's own dtypes (`torch_npu.float4_e2m1fn_x2`, ...) are the ones the wheel names.
 """
 
 from __future__ import annotations
 
 import ast
+import enum
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import re
 import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# vllm-ascend's build writes `__device_type__` (A2, A3, _310P or A5) and `__soc_version__`.
+# What vllm-ascend's build would write into `_build_info` for each SoC: `__device_type__` (A2, A3,
+# _310P or A5) and, in releases that write it, `__soc_version__`.
 DEVICE_TYPES = {"910B": ("A2", "ASCEND910B1"), "910_93": ("A3", "ASCEND910_9391"), "310P": ("_310P", "ASCEND310P3"),
                 "950": ("A5", "ASCEND950PR_9579")}
 NO_NPU_ANSWERS: dict[str, Callable[..., Any]] = {"is_available": lambda: False, "device_count": lambda: 0}
 
 
-def install(torch_npu_source: Path, soc: str) -> None:
+def install(torch_npu_source: Path, vllm_ascend_source: Path, soc: str) -> None:
     """Put the stand-ins in `sys.modules` (and at `torch.npu`) for an Ascend `soc` such as "910B"."""
     import torch
 
@@ -40,8 +46,11 @@ def install(torch_npu_source: Path, soc: str) -> None:
     vars(npu).update(NO_NPU_ANSWERS, __path__=[])
     npu.__getattr__ = _submodules(torch_npu_source, "torch_npu.npu", _ops("torch_npu.npu", no_ops=True))  # type: ignore[attr-defined]
     c10d = _native_module("torch_npu._C._distributed_c10d")
-    native = _native_module("torch_npu._C", _distributed_c10d=c10d)
-    torch_npu = _module("torch_npu", {"npu": npu, "_C": native, "__path__": []})
+    dtypes = enum.IntEnum("DType", npu_dtypes(torch_npu_source))  # type: ignore[misc]
+    dtypes.__module__ = "torch_npu._C._cd"
+    native = _native_module("torch_npu._C", _distributed_c10d=c10d, _cd=_module("torch_npu._C._cd", {"DType": dtypes}))
+    # `import torch_npu` exports each `torch_npu._C._cd.DType` member as `torch_npu.<name>`.
+    torch_npu = _module("torch_npu", {"npu": npu, "_C": native, "__path__": [], **dtypes.__members__})
     torch_npu.__getattr__ = _submodules(torch_npu_source, "torch_npu", _ops("torch_npu"))  # type: ignore[attr-defined]
     sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _WheelModules)]
     sys.meta_path.insert(0, _WheelModules(torch_npu_source))
@@ -50,8 +59,33 @@ def install(torch_npu_source: Path, soc: str) -> None:
     # pyACL, CANN's compiled Python module (vllm-ascend's device allocator imports `acl.rt`): no
     # package or stub of it exists outside CANN, so any public name resolves, unusable.
     _native_module("acl", rt=_native_module("acl.rt"))
+    _module("vllm_ascend._build_info", build_info(vllm_ascend_source, soc))
+
+
+def build_info(vllm_ascend_source: Path, soc: str) -> dict[str, str]:
+    """What vllm-ascend's build writes into `_build_info` for `soc`: the names its `setup.py` writes."""
     device_type, soc_version = DEVICE_TYPES[soc]
-    _module("vllm_ascend._build_info", {"__device_type__": device_type, "__soc_version__": soc_version})
+    values = {"__device_type__": device_type, "__soc_version__": soc_version}
+    return {name: values[name] for name in build_info_names(vllm_ascend_source)}
+
+
+def build_info_names(vllm_ascend_source: Path) -> list[str]:
+    """The names vllm-ascend's `setup.py` writes into `vllm_ascend/_build_info.py` (its `gen_build_info`
+    writes lines such as f"__device_type__ = '{device_type}'\\n"), read with `ast`."""
+    tree = ast.parse((vllm_ascend_source / "setup.py").read_text(encoding="utf-8"))
+    (function,) = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "gen_build_info"]
+    names: dict[str, None] = {}  # in order, once (an f-string's leading text is a Constant of its own too)
+    for node in ast.walk(function):
+        text = node.value if isinstance(node, ast.Constant) else None
+        if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+            text = node.values[0].value
+        match = re.match(r"(__\w+__) = ", text) if isinstance(text, str) else None
+        if match:
+            names[match.group(1)] = None
+    if not names or not set(names) <= {"__device_type__", "__soc_version__"}:
+        raise LookupError(f"{vllm_ascend_source.name}/setup.py writes {list(names)} into _build_info: the stand-in "
+                          "knows __device_type__ and __soc_version__")
+    return list(names)
 
 
 def npu_names(torch_npu_source: Path) -> list[str]:
@@ -61,6 +95,19 @@ def npu_names(torch_npu_source: Path) -> list[str]:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
             return list(ast.literal_eval(node.value))
     raise LookupError(f"no __all__ in {torch_npu_source}/torch_npu/npu/__init__.py")
+
+
+def npu_dtypes(torch_npu_source: Path) -> dict[str, int]:
+    """torch_npu's own dtypes (`torch_npu.hifloat8`, `torch_npu.float4_e2m1fn_x2`, ...) and their enum
+    values, from the wheel's `TORCH_NPU_DTYPE_TO_STRING_MAP` (its meta registrations name them there;
+    the enum itself is native)."""
+    path = torch_npu_source / "torch_npu" / "op_plugin" / "meta" / "_meta_registrations.py"
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "TORCH_NPU_DTYPE_TO_STRING_MAP"
+                                                for t in node.targets):
+            named: dict[int, str] = ast.literal_eval(node.value)
+            return {name.removeprefix("torch_npu."): value for value, name in named.items()}
+    raise LookupError(f"no TORCH_NPU_DTYPE_TO_STRING_MAP in {path}")
 
 
 class _WheelModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):

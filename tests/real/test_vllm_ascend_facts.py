@@ -19,8 +19,8 @@ from vllm_ascend_graphs.vllm_ascend_support import BUILTIN, FACTS, RELEASES, rea
 
 SOURCES = {
     "0.23.0.post1": lambda: real_packages.vllm_ascend_source("0.23.0.post1"),
-    "0.26.0rc": lambda: real_packages.vllm_ascend_vendor_source("v0.26.0rc"),
-    "main": lambda: real_packages.vllm_ascend_vendor_source("main"),
+    "0.26.0rc": lambda: real_packages.vllm_ascend_archive(real_packages.ARCHIVE_0_26),
+    "main": lambda: real_packages.vllm_ascend_archive(real_packages.ARCHIVE_MAIN),
 }
 
 

@@ -1,7 +1,7 @@
 """Every vLLM internal the adapter touches exists in the installed vLLM: fails loudly when one moves.
 
-`make test` runs this module on the newest supported vLLM (0.32.0, `.venv`) and on the oldest
-(0.23.0, `.venv-ascend`).
+`make test` runs this module on the newest supported vLLM (0.32.0, `.venv`) and in each contract
+environment: 0.23.0 (the oldest), 0.26.0 and 0.27.1 (`.venv-ascend/vllm-VERSION/`).
 """
 
 from __future__ import annotations

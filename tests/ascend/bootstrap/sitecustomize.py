@@ -16,4 +16,4 @@ if _described:
     sys.path[:0] = _setup["paths"]
     import standins
 
-    standins.install(Path(_setup["torch_npu"]), _setup["soc"])
+    standins.install(Path(_setup["torch_npu"]), Path(_setup["vllm_ascend"]), _setup["soc"])
