@@ -29,7 +29,8 @@ PARALLEL = 2
 
 def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
     setup = json.loads(Path(setup_file).read_text())
-    sys.path[:0] = [str(HERE), setup["vllm_ascend"]]  # vllm-ascend's unpacked source, with its egg-info
+    # tests/ascend, tests (real_packages) and vllm-ascend's unpacked source, with its egg-info
+    sys.path[:0] = [str(HERE), str(HERE.parent), setup["vllm_ascend"]]
     import standins
 
     # Imported once here and inherited by every case: vLLM resolves its platform on import, which
