@@ -61,9 +61,9 @@ def narrow_mode(
         mode = narrow(CUDAGraphMode.NONE, "enforce_eager=True turns graphs off")
     if encoder_decoder and mode not in (CUDAGraphMode.NONE, CUDAGraphMode.PIECEWISE):
         mode = narrow(piecewise_or_none, "encoder-decoder models run only piecewise graphs on Ascend")
-    if mode.needs_piecewise_compilation and not compiling:
-        to = CUDAGraphMode.FULL_DECODE_ONLY if mode.decode_mode is CUDAGraphMode.FULL else CUDAGraphMode.NONE
-        mode = narrow(to, "piecewise graphs need vLLM's piecewise compilation (VLLM_COMPILE), which is off")
+    if mode.needs_piecewise_compilation and not compiling:  # vLLM 0.23 to 0.27 turn all graphs off then
+        mode = narrow(CUDAGraphMode.NONE, "piecewise graphs need vLLM's piecewise compilation (VLLM_COMPILE), "
+                      "which is off, and vLLM then runs no graphs")
     if context_parallel and mode is CUDAGraphMode.FULL:
         to = CUDAGraphMode.FULL_AND_PIECEWISE if compiling else CUDAGraphMode.FULL_DECODE_ONLY
         mode = narrow(
@@ -143,7 +143,8 @@ def resolve(
     """All rules for one graph backend. `mode` replaces the requested mode (XliteGraph does so)."""
     start = mode or request.cudagraph_mode or DEFAULT_MODE
     first: list[str] = []
-    if request.other_compilation_mode and start is not CUDAGraphMode.NONE:
+    if request.other_compilation_mode and start is not CUDAGraphMode.NONE and not start.needs_piecewise_compilation:
+        # (piecewise modes: vLLM's own rule comes first, in `narrow_mode`)
         start, note = _under_other_compilation_mode(start, request.other_compilation_mode, environment)
         first.append(note)
     effective, notes = narrow_mode(
@@ -179,8 +180,8 @@ def _under_other_compilation_mode(mode: CUDAGraphMode, compilation_mode: str,
     if facts.other_compilation_modes == vllm_ascend_support.NO_GRAPHS:
         return CUDAGraphMode.NONE, (f"cudagraph_mode {mode.name} -> NONE: {facts.source} runs no graphs under "
                                     f"compilation mode {compilation_mode} (only NONE and VLLM_COMPILE)")
-    return mode, (f"{facts.source} turns compilation mode {compilation_mode} off (NONE); graphs that need no "
-                  "piecewise compilation stay")
+    return mode, (f"{facts.source} turns compilation mode {compilation_mode} off (NONE) and keeps cudagraph_mode "
+                  f"{mode.name}")
 
 
 def tp_alignment(request: GraphRequest, environment: Environment) -> TpAlignment | None:

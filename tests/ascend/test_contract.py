@@ -112,7 +112,8 @@ def test_capture_sizes_are_multiples_of_tp_exactly_where_this_version_keeps_only
     vllm-ascend's own pass then changes nothing (no override: `test_explain_predicts_the_record...`)."""
     record, tp = result_of(contract, case)["config"]["record"], case.engine["tensor_parallel_size"]
     aligned = case.expect(VERSION).tp_aligned
-    assert all(size % tp == 0 for size in record["capture_sizes"]) == aligned, f"{where(case)}: {record['capture_sizes']}"
+    if aligned:  # (unaligned sizes may still all be multiples of TP: rounded for speculative decoding, say)
+        assert all(size % tp == 0 for size in record["capture_sizes"]), f"{where(case)}: {record['capture_sizes']}"
     noted = [note for note in record["notes"] if f"keeps multiples of tensor_parallel_size {tp} with" in note]
     assert len(noted) == int(aligned), f"{where(case)}: {record['notes']}"
 

@@ -22,7 +22,7 @@ NARROWING_NOTES = [
      "cudagraph_mode FULL_AND_PIECEWISE -> PIECEWISE: encoder-decoder models run only piecewise graphs on Ascend"),
     (M.PIECEWISE, {"compiling": False},
      "cudagraph_mode PIECEWISE -> NONE: piecewise graphs need vLLM's piecewise compilation (VLLM_COMPILE), "
-     "which is off"),
+     "which is off, and vLLM then runs no graphs"),
     (M.FULL, {"context_parallel": True},
      "cudagraph_mode FULL -> FULL_AND_PIECEWISE: context parallel (dcp or pcp > 1) does not support FULL graphs for "
      "mixed batches yet; uniform decode batches keep full graphs"),

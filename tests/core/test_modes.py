@@ -49,7 +49,7 @@ NARROWING = [
     (M.FULL_DECODE_ONLY, {"encoder_decoder": True}, M.PIECEWISE, "encoder-decoder"),
     (M.FULL_DECODE_ONLY, {"encoder_decoder": True, "compiling": False}, M.NONE, "encoder-decoder"),
     (M.PIECEWISE, {"compiling": False}, M.NONE, "VLLM_COMPILE"),
-    (M.FULL_AND_PIECEWISE, {"compiling": False}, M.FULL_DECODE_ONLY, "VLLM_COMPILE"),
+    (M.FULL_AND_PIECEWISE, {"compiling": False}, M.NONE, "VLLM_COMPILE"),  # vLLM 0.23 to 0.27's own rule
     (M.FULL, {"context_parallel": True}, M.FULL_AND_PIECEWISE, "context parallel"),
     (M.FULL, {"context_parallel": True, "compiling": False}, M.FULL_DECODE_ONLY, "context parallel"),
     (M.FULL, {"attention": AS.UNIFORM_BATCH, "attention_backend": "AscendMLABackend"}, M.FULL_DECODE_ONLY,

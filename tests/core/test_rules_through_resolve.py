@@ -33,7 +33,8 @@ def test_enforce_eager_reaches_the_narrowing_rules():
 
 
 def test_compiling_reaches_the_narrowing_rules():
-    settings = resolve(GraphRequest(compiling=False), NPU, ModelInfo())
+    assert resolve(GraphRequest(compiling=False), NPU, ModelInfo()).cudagraph_mode is M.NONE
+    settings = resolve(GraphRequest(compiling=False, cudagraph_mode=M.FULL_DECODE_ONLY), NPU, ModelInfo())
     assert settings.cudagraph_mode is M.FULL_DECODE_ONLY and settings.npugraph_ex is False  # nothing to compile
 
 
@@ -142,15 +143,25 @@ def test_the_release_and_its_switches_reach_the_tp_multiple_rule(environment, sw
 
 
 def test_another_compilation_mode_turns_graphs_off_on_0_23_and_compilation_off_on_main():
-    request = GraphRequest.parse({}, compiling=False, other_compilation_mode="stock_torch_compile", max_num_seqs=8)
+    request = GraphRequest.parse({}, compiling=False, other_compilation_mode="stock_torch_compile", max_num_seqs=8,
+                                 cudagraph_mode="FULL_DECODE_ONLY")
     old = resolve(request, release("0.23.0.post1"), ModelInfo())
     assert (old.cudagraph_mode, old.capture_sizes) == (M.NONE, ())
-    assert old.notes[0] == ("cudagraph_mode FULL_AND_PIECEWISE -> NONE: vllm-ascend 0.23.0.post1 (built-in table) "
-                            "runs no graphs under compilation mode STOCK_TORCH_COMPILE (only NONE and VLLM_COMPILE)")
+    assert old.notes == ("cudagraph_mode FULL_DECODE_ONLY -> NONE: vllm-ascend 0.23.0.post1 (built-in table) runs no "
+                         "graphs under compilation mode STOCK_TORCH_COMPILE (only NONE and VLLM_COMPILE)",)
     new = resolve(request, release("main"), ModelInfo())
-    assert new.cudagraph_mode is M.FULL_DECODE_ONLY  # no piecewise graphs without compilation
-    assert new.notes[:2] == (
-        "vllm-ascend main (built-in table) turns compilation mode STOCK_TORCH_COMPILE off (NONE); graphs that need "
-        "no piecewise compilation stay",
-        "cudagraph_mode FULL_AND_PIECEWISE -> FULL_DECODE_ONLY: piecewise graphs need vLLM's piecewise compilation "
-        "(VLLM_COMPILE), which is off")
+    assert (new.cudagraph_mode, new.npugraph_ex) == (M.FULL_DECODE_ONLY, False)  # nothing compiled, no Npugraph_ex
+    assert new.notes == (
+        "vllm-ascend main (built-in table) turns compilation mode STOCK_TORCH_COMPILE off (NONE) and keeps "
+        "cudagraph_mode FULL_DECODE_ONLY",
+        "Npugraph_ex is off: it optimises the graph vLLM compiles, and compilation (VLLM_COMPILE) is off")
+
+
+def test_piecewise_modes_without_vllm_compile_run_no_graphs_on_every_release():
+    """vLLM's own rule (0.23 to 0.27) comes before vLLM Ascend's."""
+    request = GraphRequest.parse({}, compiling=False, other_compilation_mode="STOCK_TORCH_COMPILE")
+    for name in ("0.23.0.post1", "main"):
+        settings = resolve(request, release(name), ModelInfo())
+        assert settings.cudagraph_mode is M.NONE
+        assert settings.notes == ("cudagraph_mode FULL_AND_PIECEWISE -> NONE: piecewise graphs need vLLM's piecewise "
+                                  "compilation (VLLM_COMPILE), which is off, and vLLM then runs no graphs",)

@@ -166,7 +166,7 @@ def test_a_refusal_quotes_the_mode_rule_not_a_later_note(npu):
     selection = select(request, environment=npu, model=QWEN)
     assert selection.trail[0].reason == (
         "no graph mode is left for this model: cudagraph_mode PIECEWISE -> NONE: piecewise graphs need vLLM's "
-        "piecewise compilation (VLLM_COMPILE), which is off")
+        "piecewise compilation (VLLM_COMPILE), which is off, and vLLM then runs no graphs")
 
 
 def test_beside_xlite_an_explicit_none_gives_way_to_vllm_ascends_decode_graphs():
