@@ -174,8 +174,9 @@ def resolve(
 
 def _under_other_compilation_mode(mode: CUDAGraphMode, compilation_mode: str,
                                   environment: Environment) -> tuple[CUDAGraphMode, str]:
-    """vLLM Ascend runs only compilation modes NONE and VLLM_COMPILE; what it does with another one
-    depends on the release: no graphs, or no compilation (then piecewise modes narrow as without it)."""
+    """vLLM Ascend runs only compilation modes NONE and VLLM_COMPILE; what it does with another one and
+    a full `mode` depends on the release: no graphs, or no compilation with the mode kept. (vLLM itself
+    turns piecewise modes off first, `narrow_mode`.)"""
     facts = environment.vllm_ascend_facts
     if facts.other_compilation_modes == vllm_ascend_support.NO_GRAPHS:
         return CUDAGraphMode.NONE, (f"cudagraph_mode {mode.name} -> NONE: {facts.source} runs no graphs under "

@@ -39,12 +39,14 @@ def worker_config(mode_name: str, sizes: list[int], max_num_seqs: int, record_gr
     return config
 
 
-def start(config, *args) -> None:
+def start(config, *args):
     """The model runner's call: `initialize_cudagraph_keys(mode, uniform_decode_query_len)`, through our hook."""
     from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
 
     hooked = decision.on_dispatcher_keys(CudagraphDispatcher.initialize_cudagraph_keys)
-    hooked(CudagraphDispatcher(config), config.compilation_config.cudagraph_mode, *args)
+    dispatcher = CudagraphDispatcher(config)
+    hooked(dispatcher, config.compilation_config.cudagraph_mode, *args)
+    return dispatcher
 
 
 @pytest.fixture
@@ -139,3 +141,14 @@ def test_a_config_without_a_model_is_left_to_the_platform():
     finally:
         if not registered:
             plugin.unregister()
+
+
+def test_a_failing_reconcile_is_a_warning_and_the_worker_keeps_its_keys(warnings, monkeypatch):
+    def broken(dispatcher):
+        raise KeyError("num_tokens")
+
+    monkeypatch.setattr(adapter, "captured_graphs", broken)
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 12], 12, {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": []})
+    assert start(config, 1).keys_initialized
+    assert warnings() == ["graph backend: the worker could not compare its graphs with the record (KeyError: "
+                          "'num_tokens'); the model runner goes on with its own"]

@@ -12,8 +12,8 @@ Inside the active platform's `check_and_update_config`:
 
 When the whole config is built (`EngineArgs.create_engine_config`), step 4 runs once more for
 vLLM's own later passes, and once more in each worker, when the model runner has resolved its mode
-against the attention backends and its dispatcher holds the graphs it will capture. The record travels inside `additional_config` to the engine core and
-every worker; a process that finds one applies it instead of deciding again, so every process
+against the attention backends and its dispatcher holds the graphs it will capture. The record
+travels inside `additional_config` to the engine core and every worker; a process that finds one applies it instead of deciding again, so every process
 ends with the same settings. The `native` backend keeps a non-Ascend platform's own settings:
 nothing is applied, and the record states what vLLM set.
 """
@@ -180,12 +180,17 @@ def reconcile_worker(vllm_config: Any, graphs: dict[str, list[int]]) -> None:
 def on_dispatcher_keys(original: Callable[..., None]) -> Callable[..., None]:
     """Wrap `CudagraphDispatcher.initialize_cudagraph_keys`: the model runner's call is reconciled."""
 
-    def initialize_cudagraph_keys(dispatcher: Any, cudagraph_mode: Any, uniform_decode_query_len: Any = _PROPOSER) -> None:
+    def initialize_cudagraph_keys(dispatcher: Any, cudagraph_mode: Any,
+                                  uniform_decode_query_len: Any = _PROPOSER) -> None:
         if uniform_decode_query_len is _PROPOSER:
             original(dispatcher, cudagraph_mode)
             return
         original(dispatcher, cudagraph_mode, uniform_decode_query_len)
-        reconcile_worker(*adapter.captured_graphs(dispatcher))
+        try:
+            reconcile_worker(*adapter.captured_graphs(dispatcher))
+        except Exception as exc:  # a bug of ours must not stop a worker that has its graph keys: say so
+            adapter.logger().warning("graph backend: the worker could not compare its graphs with the record "
+                                     "(%s: %s); the model runner goes on with its own", type(exc).__name__, exc)
 
     return initialize_cudagraph_keys
 
