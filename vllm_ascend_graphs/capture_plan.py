@@ -16,7 +16,6 @@ the ceiling would not help, since a uniform decode batch never has more tokens t
 
 from __future__ import annotations
 
-import bisect
 from typing import NamedTuple
 
 from .enums import CUDAGraphMode
@@ -246,7 +245,7 @@ def dispatch_decode(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSh
     tokens = requests * shape.query_len
     if mode is CUDAGraphMode.NONE or not sizes or tokens > sizes[-1]:
         return CUDAGraphMode.NONE, tokens
-    padded = sizes[bisect.bisect_left(sizes, tokens)]
+    padded = next(size for size in sizes if size >= tokens)
     graphs = runtime_graphs(mode, sizes, shape)
     if padded in graphs.full:
         return CUDAGraphMode.FULL, padded
