@@ -63,10 +63,6 @@ class RuntimeGraphs(NamedTuple):
     def to_dict(self) -> dict[str, list[int]]:
         return {"FULL": list(self.full), "PIECEWISE": list(self.piecewise)}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, list[int]]) -> RuntimeGraphs:
-        return cls(tuple(data.get("FULL", ())), tuple(data.get("PIECEWISE", ())))
-
 
 class CapturePlan(NamedTuple):
     """The capture sizes to write into vLLM's config, and a note for every adjustment."""
@@ -104,7 +100,7 @@ def vllm_ascend_sizes(shape: DecodeShape, *, sizes: tuple[int, ...] | None = Non
 def round_for_decode(sizes: tuple[int, ...], multiple: int) -> tuple[int, ...]:
     """vLLM's worker rule for FULL decode graphs with speculative decoding: every size rounded up to
     a multiple of the decode query length, none above the largest size (or that multiple alone)."""
-    if multiple <= 1 or not sizes:
+    if not sizes:
         return sizes
     rounded = sorted({_round_up(s, multiple) for s in sizes if _round_up(s, multiple) <= sizes[-1]})
     return tuple(rounded or ([multiple] if multiple <= sizes[-1] else []))
@@ -170,9 +166,7 @@ def plan_capture_sizes(
         chosen = reduced
     eager = eager_decode_batches(mode, chosen, shape)
     if eager:
-        why = (f"{given} was given; {cover} would cover them" if given else
-               f"sizes must be multiples of {step}, and FULL decode graphs hold at most "
-               f"{shape.max_num_seqs * shape.query_len} tokens")
+        why = f"{given} was given; {cover} would cover them" if given else _uncoverable(shape, step)
         notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them ({why})")
     return CapturePlan(chosen, tuple(notes))
 
@@ -197,6 +191,17 @@ def _with_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
     return covered
 
 
+def _uncoverable(shape: DecodeShape, step: int) -> str:
+    """Why no size of the plan's own covers the largest decode batches: the multiple every size must be,
+    and what stops the one above the ceiling."""
+    limits = [f"sizes must be multiples of {step}"]
+    if shape.max_num_batched_tokens is not None and _round_up(shape.ceiling, step) > shape.max_num_batched_tokens:
+        limits.append(f"max_num_batched_tokens is {shape.max_num_batched_tokens}")
+    else:
+        limits.append(f"FULL decode graphs hold at most {shape.max_num_seqs * shape.query_len} tokens")
+    return ", and ".join(limits)
+
+
 def _decode_multiple(shape: DecodeShape, aligned: TpAlignment | None) -> int:
     """What vLLM rounds FULL decode sizes to: the decode query length, or with sequence parallelism the
     larger of it and TP, which must then be a multiple of both."""
@@ -218,7 +223,7 @@ def _covering_size(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSha
     eager: the ceiling rounded up to `step`, or, where FULL decode graphs stop below that, rounded down."""
     budget = shape.max_num_batched_tokens
     candidates = {_round_up(shape.ceiling, step), max(step, shape.ceiling // step * step)}
-    fitting = sorted(c for c in candidates if budget is None or c <= budget) or [max(step, budget // step * step)]
+    fitting = sorted(c for c in candidates if budget is None or c <= budget) or [step]  # (the budget is below step)
     return min(fitting, key=lambda c: (len(eager_decode_batches(mode, tuple(sorted({*sizes, c})), shape)), c))
 
 

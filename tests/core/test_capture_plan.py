@@ -20,6 +20,7 @@ from vllm_ascend_graphs.capture_plan import (
     plan_capture_sizes,
     round_for_decode,
     runtime_graphs,
+    spans,
     vllm_ascend_sizes,
 )
 from vllm_ascend_graphs.errors import GraphConfigError
@@ -57,6 +58,7 @@ def test_vllm_ascend_sizes(shape, kwargs, expected):
     ((1, 2, 4, 8, 16, 24, 32), 3, (3, 6, 9, 18, 24)),  # 27 and 33 would pass the largest size, 32
     ((1, 2), 4, ()),  # nothing left: vLLM raises unless the multiple itself fits
     ((1, 2, 4), 4, (4,)),
+    ((5, 6), 4, (4,)),  # nothing rounds within the largest size, but the multiple itself fits
 ])
 def test_round_for_decode(sizes, multiple, expected):
     assert round_for_decode(sizes, multiple) == expected
@@ -116,7 +118,8 @@ def test_the_ceiling_is_added_where_decode_batches_would_run_eagerly(max_num_seq
     assert set(plan.sizes) - set(alone) == {ceiling}
     assert max(plan.sizes) == ceiling  # never a padded size above it
     assert eager_decode_batches(mode, plan.sizes, shape) == ()
-    assert f"adds {ceiling}: decode batches of {eager} requests would otherwise run eagerly" in plan.notes[-1]
+    assert plan.notes[-1] == (f"adds {ceiling}: decode batches of {eager} requests would otherwise run eagerly "
+                              f"(max_num_seqs {max_num_seqs} x {1 + spec} tokens)")
 
 
 @pytest.mark.parametrize("mode", DECODE_MODES)
@@ -251,8 +254,52 @@ def test_user_sizes_without_a_multiple_of_tp_are_an_error():
 
 @pytest.mark.parametrize("mode", [*DECODE_MODES, M.NONE])
 @pytest.mark.parametrize("sizes", [(1, 2, 4, 8), (2, 4, 8, 16), (4, 12, 16), (3, 6, 48), (1,), (8, 64, 100)])
-@pytest.mark.parametrize(("max_num_seqs", "spec"), [(12, 0), (7, 1), (20, 2), (16, 3), (100, 0)])
+@pytest.mark.parametrize(("max_num_seqs", "spec"), [(12, 0), (7, 1), (20, 2), (16, 3), (100, 0), (2, 0)])
 def test_the_eager_batches_are_those_the_dispatcher_gives_no_graph(mode, sizes, max_num_seqs, spec):
     shape = DecodeShape(max_num_seqs, spec)
     one_by_one = tuple(n for n in range(1, max_num_seqs + 1) if dispatch_decode(mode, sizes, shape, n)[0] is M.NONE)
     assert eager_decode_batches(mode, sizes, shape) == (() if mode is M.NONE else one_by_one)
+
+
+def test_a_mode_with_graphs_but_no_sizes_runs_every_decode_batch_eagerly():
+    assert dispatch_decode(M.FULL_DECODE_ONLY, (), DecodeShape(4), 1) == (M.NONE, 1)
+
+
+def test_spans_name_each_run_of_request_counts():
+    assert spans((1, 2, 3, 5, 7, 8)) == "1-3, 5, 7-8"
+
+
+def test_user_sizes_keep_their_multiples_of_tp():
+    plan = plan_capture_sizes(M.PIECEWISE, DecodeShape(24), sizes=(1, 2, 4, 8, 16, 24), aligned=FLASHCOMM)
+    assert plan.sizes == (2, 4, 8, 16, 24)
+    assert plan.notes == ("capture sizes [1, 2, 4, 8, 16, 24] -> [2, 4, 8, 16, 24]: vLLM Ascend keeps multiples of "
+                          "tensor_parallel_size 2 with additional_config.enable_flashcomm1",)
+
+
+def test_the_covering_size_stays_within_the_token_budget():
+    shape = DecodeShape(64, max_num_batched_tokens=30)  # 30 requests at most; 32 would pass the budget
+    plan = plan_capture_sizes(M.FULL_DECODE_ONLY, shape, aligned=TpAlignment(4, "x"))
+    assert plan.sizes[-1] == 28
+    assert plan.notes[-1] == ("decode batches of 29-30 requests run eagerly: no capture size holds them (sizes must "
+                              "be multiples of 4, and max_num_batched_tokens is 30)")
+
+
+def test_a_covering_size_equal_to_the_token_budget_is_kept():
+    shape = DecodeShape(30, max_num_batched_tokens=32)  # 30 tokens at most: 32 is the multiple of 4 that holds them
+    plan = plan_capture_sizes(M.FULL_AND_PIECEWISE, shape, aligned=TpAlignment(4, "x"))
+    assert plan.sizes == (4, 8, 16, 24, 32) and eager_decode_batches(M.FULL_AND_PIECEWISE, plan.sizes, shape) == ()
+
+
+def test_notes_show_a_list_of_seven_sizes_short():
+    plan = plan_capture_sizes(M.PIECEWISE, DecodeShape(32), aligned=FLASHCOMM)
+    assert plan.notes[0].startswith("capture sizes 7 sizes [1, 2, 4, ..., 32] -> [2, 4, 8, 16, 24, 32]: ")
+
+
+def test_one_size_above_the_multiple_leaves_the_multiple():
+    assert round_for_decode((5,), 4) == (4,)
+
+
+def test_the_eager_note_names_the_full_decode_limit_where_the_budget_is_not_the_limit():
+    plan = plan_capture_sizes(M.FULL_DECODE_ONLY, DecodeShape(7, max_num_batched_tokens=8), aligned=FLASHCOMM)
+    assert plan.notes[-1] == ("decode batches of 7 requests run eagerly: no capture size holds them (sizes must be "
+                              "multiples of 2, and FULL decode graphs hold at most 7 tokens)")
