@@ -109,6 +109,12 @@ def test_explain_plans_for_the_assumed_vllm_ascend_release(capsys, monkeypatch, 
         (["explain", "--additional-config", '{"xlite_graph_config": {"enabled": ' + "[" * 900 + "]" * 900 + "}}"],
          ["xlite_graph_config.enabled: got [[[[[...]]]]] (list); allowed: true or false"]),
         (["explain", "--architecture", ""], ["--architecture: got ''; allowed: an architecture name"]),
+        (["explain", "--compilation-mode", "inductor"],
+         ["--compilation-mode: got 'inductor'; allowed: NONE, STOCK_TORCH_COMPILE, DYNAMO_TRACE_ONCE, VLLM_COMPILE or "
+          "0 to 3"]),
+        (["explain", "--compilation-mode", "7"], ["--compilation-mode: got '7'"]),
+        (["explain", "--max-num-batched-tokens", "0"], ["max_num_batched_tokens: got 0 (int); allowed: a positive"]),
+        (["explain", "--max-capture-size", "x"], ["compilation_config.max_cudagraph_capture_size: got 'x'"]),
         (["explain", "--architecture", "  "], ["--architecture: got '  '"]),
     ],
 )
