@@ -104,7 +104,8 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
             ascend_compilation_config=_parse_section("ascend_compilation_config", cfg, AscendCompilationConfig),
             xlite_graph_config=_parse_section("xlite_graph_config", cfg, XliteGraphConfig),
             graph_backend_options=_parse_options(cfg.get("graph_backend_options", {})),
-            ascend_switches=MappingProxyType({k: v for k, v in cfg.items() if isinstance(v, bool) and k not in OUR_KEYS}),
+            ascend_switches=MappingProxyType(
+                {k: v for k, v in cfg.items() if isinstance(v, bool) and k not in OUR_KEYS}),
             cudagraph_mode=None if cudagraph_mode is None else CUDAGraphMode.parse(
                 cudagraph_mode, "compilation_config.cudagraph_mode"
             ),

@@ -167,3 +167,33 @@ def test_our_environment_variables_pass_vllms_strict_check(monkeypatch):
     monkeypatch.setenv("VLLM_ASCEND_GRAPHS_ASSUME", "device=npu")  # the old name: vLLM refuses it
     with pytest.raises(ValueError, match="Unknown vLLM environment variable detected: VLLM_ASCEND_GRAPHS_ASSUME"):
         check(True)
+
+
+def test_the_model_runners_graph_keys_and_the_sizes_the_user_gave():
+    """The worker hook wraps the dispatcher's key initialisation, tells the model runner's call (which
+    passes `uniform_decode_query_len`) from a proposer's (mode alone), and reads the capture
+    descriptors; the decision reads the sizes the user gave `EngineArgs` and the decode limits."""
+    import ast
+    import importlib
+
+    from vllm.config import ParallelConfig, SchedulerConfig
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
+
+    parameters = inspect.signature(CudagraphDispatcher.initialize_cudagraph_keys).parameters
+    assert list(parameters) == ["self", "cudagraph_mode", "uniform_decode_query_len"]
+    assert parameters["uniform_decode_query_len"].default == 1
+    assert callable(CudagraphDispatcher.get_capture_descs)
+    assert "vllm_config" in inspect.getsource(CudagraphDispatcher.__init__)
+
+    def calls(module_name: str) -> list[int]:
+        tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+        return [len(node.args) + len(node.keywords) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "initialize_cudagraph_keys"
+                and "dispatcher" in ast.unparse(node.func.value)]
+
+    assert calls("vllm.v1.worker.gpu_model_runner") == [2]  # the model runner: mode and query length
+    assert set(calls("vllm.v1.spec_decode.llm_base_proposer")) == {1}  # a proposer: the mode alone
+    assert {"cudagraph_capture_sizes", "max_cudagraph_capture_size", "compilation_config"} <= field_names(EngineArgs)
+    assert "max_num_batched_tokens" in field_names(SchedulerConfig)
+    assert "enable_expert_parallel" in field_names(ParallelConfig)

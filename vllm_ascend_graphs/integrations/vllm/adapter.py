@@ -5,7 +5,8 @@ platform's `check_and_update_config` has the last word. So we wrap that classmet
 `EngineArgs.create_engine_config` to hand our config errors to the caller unwrapped (vLLM's
 pydantic config turns any ValueError raised inside it into a `ValidationError`) and to see the
 finished config. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
-used here; `make test` runs it on the newest supported vLLM, the contract tier on the oldest.
+used here; `make test` runs it on the newest supported vLLM and in each contract environment
+(vLLM 0.23.0, 0.26.0, 0.27.1).
 """
 
 from __future__ import annotations
