@@ -123,7 +123,7 @@ def main() -> int:
     from vllm.config import CUDAGraphMode
 
     import vllm
-    from vllm_ascend_graphs.capture_plan import DecodeShape, plan_capture_sizes
+    from vllm_ascend_graphs.rules.capture_plan import DecodeShape, plan_capture_sizes
     from vllm_ascend_graphs.enums import CUDAGraphMode as OurMode
 
     start = time.perf_counter()

@@ -50,7 +50,7 @@ def map_torch_npu_onto_cuda() -> None:
 
 
 def parity_lines(title: str, runner, decoder, sizes) -> tuple[list[str], bool]:
-    from vllm_ascend_graphs.check import probe_sizes
+    from vllm_ascend_graphs.entrypoints.check import probe_sizes
 
     lines, ok = [title, f"{'tokens':>6}  {'path':<8}  {'max abs diff':>12}  {'max rel diff':>12}"], True
     with torch.no_grad():
@@ -69,11 +69,11 @@ def parity_lines(title: str, runner, decoder, sizes) -> tuple[list[str], bool]:
 
 
 def aclgraph_runner(decoder, mode: str):
-    from vllm_ascend_graphs.config import GraphRequest
-    from vllm_ascend_graphs.environment import Environment
-    from vllm_ascend_graphs.models import ModelInfo
+    from vllm_ascend_graphs.rules.config import GraphRequest
+    from vllm_ascend_graphs.probes.environment import Environment
+    from vllm_ascend_graphs.rules.models import ModelInfo
     from vllm_ascend_graphs.runtime.runner import GraphRunner
-    from vllm_ascend_graphs.selection import select
+    from vllm_ascend_graphs.selection.selector import select
 
     request = GraphRequest.parse({"graph_backend": "aclgraph", "graph_fallback": False,
                                   "ascend_compilation_config": {"enable_npugraph_ex": False}},

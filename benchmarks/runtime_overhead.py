@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 
-from vllm_ascend_graphs.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
+from vllm_ascend_graphs.rules.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
 from vllm_ascend_graphs.runtime.devices import DeviceGraphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
 from vllm_ascend_graphs.runtime.runner import GraphRunner

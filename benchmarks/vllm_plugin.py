@@ -92,7 +92,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE.parent / "examples"))
     from tiny_model import build_tiny_model
 
-    from vllm_ascend_graphs.distributions import version
+    from vllm_ascend_graphs.probes.distributions import version
 
     model = str(build_tiny_model(Path(".bench-model")))
     results: dict[bool, list[dict]] = {True: [], False: []}

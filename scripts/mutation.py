@@ -5,7 +5,7 @@ pyproject.toml. mutmut keeps its results in `mutants/` and, run on every file, t
 the mutants of functions that changed since; files named here are tested afresh, one at a time.
 
     python scripts/mutation.py                 # every file (what changed), then the table
-    python scripts/mutation.py vllm_ascend_graphs/modes.py   # that file afresh, then the table
+    python scripts/mutation.py vllm_ascend_graphs/rules/modes.py   # that file afresh, then the table
     python scripts/mutation.py --table-only    # the table of the last run
     python scripts/mutation.py --survivors     # also list the mutants that were not killed
 

@@ -1,5 +1,5 @@
 """`python -m vllm_ascend_graphs` runs the CLI."""
 
-from .cli import main
+from .entrypoints.cli import main
 
 raise SystemExit(main())

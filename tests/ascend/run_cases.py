@@ -100,7 +100,7 @@ def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
 
 
 def explain(argv: list[str]) -> dict[str, Any]:
-    from vllm_ascend_graphs import cli
+    from vllm_ascend_graphs.entrypoints import cli
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

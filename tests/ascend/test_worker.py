@@ -106,6 +106,6 @@ def test_no_capture_size_is_padded_above_the_decode_ceiling(contract, case):
 
 
 def span(batches: list[int]) -> str:
-    from vllm_ascend_graphs.capture_plan import spans
+    from vllm_ascend_graphs.rules.capture_plan import spans
 
     return spans(tuple(batches))

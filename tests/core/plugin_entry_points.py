@@ -7,7 +7,7 @@ import sys
 import types
 
 from vllm_ascend_graphs import hookimpl
-from vllm_ascend_graphs.distributions import Distribution, EntryPoint
+from vllm_ascend_graphs.probes.distributions import Distribution, EntryPoint
 
 
 def entry_point(name: str, module: str) -> EntryPoint:

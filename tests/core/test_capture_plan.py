@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode as M
-from vllm_ascend_graphs.capture_plan import (
+from vllm_ascend_graphs.rules.capture_plan import (
     DecodeShape,
     RuntimeGraphs,
     TpAlignment,

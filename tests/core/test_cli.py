@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.entrypoints.cli import main
 
 DONE_WHEN = ["explain", "--architecture", "Qwen3ForCausalLM", "--assume", "device=npu,soc=910B",
              "--additional-config", '{"xlite_graph_config": {"enabled": true}}']
@@ -214,7 +214,7 @@ def test_list_reports_plugin_failures_with_exit_code_1_and_tracebacks_with_v(cap
 
 
 def test_list_shows_plugins_left_out_by_the_allow_list_as_disabled(capsys, monkeypatch):
-    from vllm_ascend_graphs.distributions import Distribution, EntryPoint
+    from vllm_ascend_graphs.probes.distributions import Distribution, EntryPoint
     from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
 
     dist = Distribution("acme-graphs", "1.0", "acme_graphs-1.0.dist-info")
@@ -231,7 +231,7 @@ def test_import_and_list_import_no_torch():
     code = (
         "import sys, vllm_ascend_graphs\n"
         "assert 'pluggy' not in sys.modules, 'import must stay lazy'\n"
-        "from vllm_ascend_graphs.cli import main\n"
+        "from vllm_ascend_graphs.entrypoints.cli import main\n"
         "assert main(['list']) == 0\n"
         "assert main(['explain', '--architecture', 'LlamaForCausalLM', '--assume', 'device=npu']) == 0\n"
         "heavy = sorted(m for m in ('torch', 'torch_npu', 'vllm', 'xlite') if m in sys.modules)\n"

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vllm_ascend_graphs import Environment, GraphConfigError, GraphRequest, ModelInfo, select
-from vllm_ascend_graphs.config import AscendCompilationConfig, XliteGraphConfig
-from vllm_ascend_graphs.modes import CUDAGraphMode
+from vllm_ascend_graphs.rules.config import AscendCompilationConfig, XliteGraphConfig
+from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 
 
 def test_defaults():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_ascend_graphs import GraphConfigError, GraphRequest
-from vllm_ascend_graphs.config import MAX_COUNT, count_or_text, parse_count
+from vllm_ascend_graphs.rules.config import MAX_COUNT, count_or_text, parse_count
 
 
 def test_vllm_defaults():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from vllm_ascend_graphs import distributions
+from vllm_ascend_graphs.probes import distributions
 
 
 def test_versions_agree_with_importlib_metadata():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vllm_ascend_graphs import Assumptions, AttentionSupport, Environment, GraphConfigError, ModelInfo
-from vllm_ascend_graphs.environment import probe_environment, soc_from_device_name
+from vllm_ascend_graphs.probes.environment import probe_environment, soc_from_device_name
 
 
 def test_probe_on_this_machine_is_cached_and_safe():

@@ -15,7 +15,7 @@ from vllm_ascend_graphs import (
     BackendUnavailableError, CUDAGraphMode, GraphBackend, GraphConfigError, ModelInfo, Plan, Probe,
     hookimpl, select,
 )
-from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.entrypoints.cli import main
 
 
 def plugin_with(backend: GraphBackend) -> object:

@@ -12,7 +12,7 @@ import pytest
 from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import GraphConfigError, GraphRequest
-from vllm_ascend_graphs.modes import narrow_mode, resolve_npugraph_ex
+from vllm_ascend_graphs.rules.modes import narrow_mode, resolve_npugraph_ex
 
 # -- modes: one note per narrowing ---------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import pytest
 from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo
-from vllm_ascend_graphs.modes import narrow_mode, resolve, resolve_npugraph_ex
+from vllm_ascend_graphs.rules.modes import narrow_mode, resolve, resolve_npugraph_ex
 
 # The guide's table "Compile-time / Runtime / Npugraph_ex", per requested mode (None = default).
 GUIDE_TABLE = [

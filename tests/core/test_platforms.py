@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, select
-from vllm_ascend_graphs.capture_plan import default_capture_sizes
-from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
+from vllm_ascend_graphs.entrypoints.cli import main
 from vllm_ascend_graphs.hooks.specs import hookimpl
-from vllm_ascend_graphs.vllm_ascend_support import BUILTIN, vllm_ascend_facts
+from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN, vllm_ascend_facts
 
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")
 GPU = Environment(device="cuda", torch="2.13.0+cu130")
@@ -124,7 +124,7 @@ def unrelated():
 
 @pytest.fixture
 def fresh_support(monkeypatch):
-    from vllm_ascend_graphs import vllm_ascend_support
+    from vllm_ascend_graphs.probes import vllm_ascend as vllm_ascend_support
 
     vllm_ascend_support.clear_cache()
     yield monkeypatch

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from vllm_ascend_graphs import Environment, GraphConfigError, ModelInfo, select
-from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.entrypoints.cli import main
 from vllm_ascend_graphs.hooks.registry import BUILTIN, BackendRegistry, reset_registry
 
 BACKEND_MODULE = """
 from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
-from vllm_ascend_graphs.modes import CUDAGraphMode
+from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 
 
 class {cls}(GraphBackend):
@@ -281,7 +281,7 @@ def test_loading_twice_is_a_no_op(site):
 
 def test_preference_hook_puts_a_backend_first_for_auto(builtins_only):
     from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
-    from vllm_ascend_graphs.modes import CUDAGraphMode
+    from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 
     class Turbo(GraphBackend):
         name = "turbo"
@@ -360,7 +360,7 @@ def test_a_plugin_that_forgot_hookimpl_is_reported(builtins_only):
 
 def test_graph_backends_may_return_any_iterable_or_one_backend(builtins_only):
     from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
-    from vllm_ascend_graphs.modes import CUDAGraphMode
+    from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 
     def backend(backend_name):
         return type(backend_name.title(), (GraphBackend,), {

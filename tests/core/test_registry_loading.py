@@ -15,7 +15,7 @@ from plugin_entry_points import entry_point, plugin_module
 from vllm_ascend_graphs import (
     CUDAGraphMode, Environment, GraphBackend, GraphConfigError, GraphRequest, ModelInfo, Plan, Probe, hookimpl, select,
 )
-from vllm_ascend_graphs.backends import builtin
+from vllm_ascend_graphs.hooks import builtins as builtin
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
 
 INVALID_NAME = "letters, digits, '_', '-', '.' (case-insensitive, not 'auto')"

@@ -20,8 +20,8 @@ from vllm_ascend_graphs import (
     hookimpl,
     select,
 )
-from vllm_ascend_graphs.assumptions import Assumptions
-from vllm_ascend_graphs.selection import current_environment
+from vllm_ascend_graphs.rules.assumptions import Assumptions
+from vllm_ascend_graphs.selection.selector import current_environment
 
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")
 CHOICES = "auto, aclgraph, eager, native, xlite"

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from vllm_ascend_graphs import vllm_ascend_support as support
-from vllm_ascend_graphs.vllm_ascend_support import (
+from vllm_ascend_graphs.probes import vllm_ascend as support
+from vllm_ascend_graphs.probes.vllm_ascend import (
     BUILTIN, FACTS, NO_COMPILATION, NO_GRAPHS, RELEASES, read_vllm_ascend, release_of, vllm_ascend_facts,
 )
 

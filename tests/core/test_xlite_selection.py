@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphRequest, ModelInfo, Probe, select
-from vllm_ascend_graphs import vllm_ascend_support as support
+from vllm_ascend_graphs.probes import vllm_ascend as support
 from vllm_ascend_graphs.backends.xlite import XliteBackend
 
 XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0", npugraph_ex=True)

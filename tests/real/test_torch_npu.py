@@ -22,12 +22,12 @@ from runtime.fakes import torch_npu as fake_torch_npu
 from vllm_ascend_graphs.backends import aclgraph
 from vllm_ascend_graphs.backends.aclgraph import AclGraphBackend
 from vllm_ascend_graphs.backends.fusion import fuse_add_rms_norm
-from vllm_ascend_graphs.config import GraphRequest
-from vllm_ascend_graphs.environment import Environment
-from vllm_ascend_graphs.models import ModelInfo
+from vllm_ascend_graphs.rules.config import GraphRequest
+from vllm_ascend_graphs.probes.environment import Environment
+from vllm_ascend_graphs.rules.models import ModelInfo
 from vllm_ascend_graphs.runtime.devices.npu import npu_graphs
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, SimGraph, SimStream
-from vllm_ascend_graphs.selection import select
+from vllm_ascend_graphs.selection.selector import select
 
 from .project_calls import uses
 from .torch_npu_api import Missing, RealApi, conformance_problems

@@ -14,8 +14,8 @@ import pytest
 
 import real_packages
 from vllm_ascend_graphs import Environment, ModelInfo, select
-from vllm_ascend_graphs import vllm_ascend_support as support
-from vllm_ascend_graphs.vllm_ascend_support import BUILTIN, FACTS, RELEASES, read_vllm_ascend
+from vllm_ascend_graphs.probes import vllm_ascend as support
+from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN, FACTS, RELEASES, read_vllm_ascend
 
 SOURCES = {
     "0.23.0.post1": lambda: real_packages.vllm_ascend_source("0.23.0.post1"),

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 import real_packages
-from vllm_ascend_graphs.assumptions import Assumptions
-from vllm_ascend_graphs import shared_libraries
+from vllm_ascend_graphs.rules.assumptions import Assumptions
+from vllm_ascend_graphs.probes import shared_libraries
 from vllm_ascend_graphs.backends.xlite import XliteBackend
-from vllm_ascend_graphs.config import GraphRequest
-from vllm_ascend_graphs.environment import Environment, probe_environment, xlite_readiness
-from vllm_ascend_graphs.models import ModelInfo
+from vllm_ascend_graphs.rules.config import GraphRequest
+from vllm_ascend_graphs.probes.environment import Environment, probe_environment, xlite_readiness
+from vllm_ascend_graphs.rules.models import ModelInfo
 
 # What xlite 0.2.0rc4's libxlite.so links from CANN (readelf -d), a subset the probe must name.
 CANN_LIBRARIES = ("libascendcl.so", "libhccl.so", "libruntime.so")
@@ -97,7 +97,7 @@ def test_the_environment_probe_records_the_reason_and_the_xlite_backend_refuses_
 
 
 def test_the_probe_imports_neither_xlite_nor_torch():
-    code = ("import sys; from vllm_ascend_graphs.environment import probe_environment; "
+    code = ("import sys; from vllm_ascend_graphs.probes.environment import probe_environment; "
             "env = probe_environment(); assert env.xlite_problem, env; "
             "print(sorted(name for name in ('torch', 'xlite', 'xlite._C') if name in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

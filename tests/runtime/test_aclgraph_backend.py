@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from vllm_ascend_graphs.backends.aclgraph import AclGraphBackend
-from vllm_ascend_graphs.config import GraphRequest
-from vllm_ascend_graphs.environment import Environment
-from vllm_ascend_graphs.models import ModelInfo
+from vllm_ascend_graphs.rules.config import GraphRequest
+from vllm_ascend_graphs.probes.environment import Environment
+from vllm_ascend_graphs.rules.models import ModelInfo
 from vllm_ascend_graphs.runtime.runner import GraphRunner
-from vllm_ascend_graphs.selection import select
+from vllm_ascend_graphs.selection.selector import select
 
 from .fakes import npugraph_ex as fake_npugraph_ex
 from .fakes import torch_npu as fake_torch_npu

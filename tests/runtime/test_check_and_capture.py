@@ -11,7 +11,7 @@ import torch
 
 import vllm_ascend_graphs
 from vllm_ascend_graphs import CUDAGraphMode, GraphBackend, GraphCaptureError, GraphConfigError, Plan, Probe, hookimpl
-from vllm_ascend_graphs.cli import main
+from vllm_ascend_graphs.entrypoints.cli import main
 from vllm_ascend_graphs.errors import BackendUnavailableError
 from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
 from vllm_ascend_graphs.runtime.runner import GraphRunner
@@ -70,8 +70,8 @@ def test_the_check_command_runs_from_the_shell():
 
 
 def test_importing_the_package_and_its_cli_imports_no_torch():
-    code = ("import sys, vllm_ascend_graphs, vllm_ascend_graphs.cli; vllm_ascend_graphs.GraphCaptureError; "
-            "import vllm_ascend_graphs.backends.builtin; print('torch' in sys.modules)")
+    code = ("import sys, vllm_ascend_graphs, vllm_ascend_graphs.entrypoints.cli; vllm_ascend_graphs.GraphCaptureError; "
+            "import vllm_ascend_graphs.hooks.builtins; print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vllm_ascend_graphs.errors import GraphConfigError
-from vllm_ascend_graphs.modes import CUDAGraphMode
+from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 from vllm_ascend_graphs.runtime.devices.sim import sim_graphs
 from vllm_ascend_graphs.runtime.runner import GraphRunner
 

@@ -24,12 +24,12 @@ from vllm_ascend_graphs.backends.xlite import (
     XliteRunner,
     dense_weights,
 )
-from vllm_ascend_graphs.config import GraphRequest
-from vllm_ascend_graphs.environment import Environment
+from vllm_ascend_graphs.rules.config import GraphRequest
+from vllm_ascend_graphs.probes.environment import Environment
 from vllm_ascend_graphs.errors import GraphConfigError
-from vllm_ascend_graphs.models import ModelInfo
+from vllm_ascend_graphs.rules.models import ModelInfo
 from vllm_ascend_graphs.runtime.devices.npu import npu_graphs
-from vllm_ascend_graphs.selection import select
+from vllm_ascend_graphs.selection.selector import select
 
 from .fakes import torch_npu as fake_torch_npu
 from .fakes import xlite as fake_xlite

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from vllm_ascend_graphs import Environment, GraphConfigError, GraphRequest, ModelInfo, select
-from vllm_ascend_graphs.distributions import clear_cache
+from vllm_ascend_graphs.probes.distributions import clear_cache
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
-from vllm_ascend_graphs.capture_plan import default_capture_sizes
-from vllm_ascend_graphs.modes import CUDAGraphMode
+from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
+from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, sim_graphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
 from vllm_ascend_graphs.runtime.runner import GraphRunner
@@ -103,7 +103,7 @@ def test_without_fallback_it_is_a_one_line_error_with_exit_code_2(installed):
 
 
 def test_listing_with_the_plugin_imports_no_torch(installed):
-    code = "import sys; from vllm_ascend_graphs.cli import main; main(['list']); print('torch' in sys.modules)"
+    code = "import sys; from vllm_ascend_graphs.entrypoints.cli import main; main(['list']); print('torch' in sys.modules)"
     done = run(sys.executable, "-c", code)
     assert "cudagraph" in done.stdout, done.stderr
     assert done.stdout.splitlines()[-1] == "False"

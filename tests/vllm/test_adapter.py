@@ -155,7 +155,7 @@ def vllm_environ_check():
 
 
 def test_our_environment_variables_pass_vllms_strict_check(monkeypatch):
-    from vllm_ascend_graphs.assumptions import ENV_VAR
+    from vllm_ascend_graphs.rules.assumptions import ENV_VAR
     from vllm_ascend_graphs.hooks.isolation import PROBE_TIMEOUT_VAR
     from vllm_ascend_graphs.hooks.registry import ALLOW_LIST_VAR
 

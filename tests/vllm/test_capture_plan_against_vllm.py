@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode
-from vllm_ascend_graphs.capture_plan import (
+from vllm_ascend_graphs.rules.capture_plan import (
     DecodeShape,
     TpAlignment,
     dispatch_decode,

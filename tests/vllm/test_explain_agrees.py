@@ -15,7 +15,7 @@ import textwrap
 
 PLUGIN = textwrap.dedent('''
     from vllm_ascend_graphs import GraphBackend, Plan, Probe, hookimpl
-    from vllm_ascend_graphs.modes import resolve
+    from vllm_ascend_graphs.rules.modes import resolve
 
 
     class SimGraphs(GraphBackend):
@@ -45,7 +45,7 @@ PLUGIN = textwrap.dedent('''
 SCRIPT = textwrap.dedent('''
     import contextlib, io, json, sys
     from vllm import LLM
-    from vllm_ascend_graphs import cli
+    from vllm_ascend_graphs.entrypoints import cli
     from vllm_ascend_graphs.integrations.vllm import decision_of
 
     model, scenarios = sys.argv[1], json.loads(sys.argv[2])

@@ -17,7 +17,7 @@ from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
 from vllm_ascend_graphs.integrations import vllm as plugin
 from vllm_ascend_graphs.integrations.vllm import adapter, runtime_hooks
 from vllm_ascend_graphs.integrations.vllm.decision import RECORD_KEY
-from vllm_ascend_graphs.modes import CUDAGraphMode
+from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 
 STACK_207008 = ("capture_begin: AclmdlRICaptureBegin(capture_stream_, capture_mode), error code is 207008\n"
                 "[Error]: Stream resources are insufficient. Insufficient_Stream_Resources(EL0009)")

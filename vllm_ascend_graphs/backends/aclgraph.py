@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..assumptions import ASSUMED
-from ..config import GraphRequest
-from ..environment import Environment
+from ..rules.assumptions import ASSUMED
+from ..rules.config import GraphRequest
+from ..probes.environment import Environment
 from ..errors import GraphConfigError
-from ..models import ModelInfo
-from ..modes import CUDAGraphMode, GraphSettings, resolve
+from ..rules.models import ModelInfo
+from ..rules.modes import CUDAGraphMode, GraphSettings, resolve
 from .base import GraphBackend, Plan, Probe
 
 if TYPE_CHECKING:

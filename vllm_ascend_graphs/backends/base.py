@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..config import BACKEND_NAME, GraphRequest, normalise_name
+from ..rules.config import BACKEND_NAME, GraphRequest, normalise_name
 from ..enums import CUDAGraphMode
-from ..environment import Environment
+from ..probes.environment import Environment
 from ..errors import GraphConfigError, show
-from ..models import ModelInfo
-from ..modes import GraphSettings
+from ..rules.models import ModelInfo
+from ..rules.modes import GraphSettings
 
 if TYPE_CHECKING:
     from ..runtime.devices import DeviceGraphs, Recording

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..config import GraphRequest
-from ..environment import Environment
-from ..models import ModelInfo
-from ..modes import CUDAGraphMode
+from ..rules.config import GraphRequest
+from ..probes.environment import Environment
+from ..rules.models import ModelInfo
+from ..rules.modes import CUDAGraphMode
 from .base import GraphBackend, Plan, Probe
 
 

@@ -14,11 +14,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..config import GraphRequest
-from ..environment import Environment
+from ..rules.config import GraphRequest
+from ..probes.environment import Environment
 from ..errors import GraphConfigError
-from ..models import ModelInfo
-from ..modes import CUDAGraphMode, resolve
+from ..rules.models import ModelInfo
+from ..rules.modes import CUDAGraphMode, resolve
 from .aclgraph import AclGraphRuntime, compile_options, graph_path_refusal
 from .base import GraphBackend, Plan, Probe
 

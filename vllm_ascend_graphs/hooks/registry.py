@@ -23,13 +23,13 @@ from typing import Any, NamedTuple
 
 import pluggy
 
-from .. import distributions
+from ..probes import distributions
 from ..backends.base import GraphBackend, Plan, Probe, checked_name
-from ..config import AUTO, GraphRequest, normalise_name
-from ..distributions import EntryPoint
-from ..environment import Environment
+from ..rules.config import AUTO, GraphRequest, normalise_name
+from ..probes.distributions import EntryPoint
+from ..probes.environment import Environment
 from ..errors import GraphConfigError, did_you_mean, show
-from ..models import ModelInfo
+from ..rules.models import ModelInfo
 from . import specs
 from .isolation import PLUGIN_ERRORS, PROBE_TIMEOUT_VAR, Deadlines, PluginError, logger, one_line, output_to_stderr, \
     probe_timeout
@@ -90,7 +90,7 @@ class BackendRegistry:
         """Register the builtins, then every allowed entry point. A second call does nothing."""
         if self._loaded:
             return self
-        from ..backends import builtin
+        from . import builtins as builtin
 
         self._register(builtin, BUILTIN, isolate=False)
         for entry_point, allowed in self._discover():

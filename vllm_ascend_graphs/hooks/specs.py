@@ -9,8 +9,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from ..backends.base import GraphBackend
-    from ..environment import Environment
-    from ..models import ModelInfo
+    from ..probes.environment import Environment
+    from ..rules.models import ModelInfo
 
 PROJECT = "vllm_ascend_graphs"
 ENTRY_POINT_GROUP = "vllm_ascend_graphs"

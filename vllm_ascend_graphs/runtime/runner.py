@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from ..config import CAPTURE_POLICIES
+from ..rules.config import CAPTURE_POLICIES
 from ..errors import GraphCaptureError, GraphConfigError, invalid
 from ..enums import CUDAGraphMode
 from .capture_errors import capture_error

@@ -24,14 +24,14 @@ import contextvars
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ...assumptions import Assumptions
+from ...rules.assumptions import Assumptions
 from ...backends.base import Plan
 from ...backends.native import NATIVE
-from ...capture_plan import DecodeShape, runtime_graphs
-from ...config import GraphRequest
-from ...environment import probe_environment
-from ...models import ModelInfo
-from ...selection import Selection, select
+from ...rules.capture_plan import DecodeShape, runtime_graphs
+from ...rules.config import GraphRequest
+from ...probes.environment import probe_environment
+from ...rules.models import ModelInfo
+from ...selection.selector import Selection, select
 from . import adapter
 
 RECORD_KEY = "_vllm_ascend_graphs"

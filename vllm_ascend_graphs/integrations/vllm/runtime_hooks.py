@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ...backends.base import GraphBackend, Plan
-from ...config import GraphRequest
+from ...rules.config import GraphRequest
 from ...errors import GraphCaptureError
 from ...hooks.registry import get_registry
-from ...modes import CUDAGraphMode
+from ...rules.modes import CUDAGraphMode
 from ...runtime.capture_errors import capture_error
 from ...runtime.devices import DeviceGraphs, get_device
 from . import adapter

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from vllm_ascend_graphs import (
     CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, hookimpl,
 )
-from vllm_ascend_graphs.modes import resolve
+from vllm_ascend_graphs.rules.modes import resolve
 
 if TYPE_CHECKING:
     from vllm_ascend_graphs import DeviceGraphs, Recording

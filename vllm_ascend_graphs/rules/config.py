@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from .enums import CUDAGraphMode
-from .errors import GraphConfigError, did_you_mean, invalid, show
+from ..enums import CUDAGraphMode
+from ..errors import GraphConfigError, did_you_mean, invalid, show
 
 ROOT = "additional_config"
 # The top-level additional_config keys this package owns; vLLM Ascend owns the rest.

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .enums import CUDAGraphMode
-from .errors import GraphConfigError
+from ..enums import CUDAGraphMode
+from ..errors import GraphConfigError
 
 MAX_DEFAULT_CAPTURE_SIZE = 512
 REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newer driver lifts it

@@ -12,11 +12,11 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 from .config import parse_count
-from .enums import AttentionSupport
-from .environment import DEVICES, SOCS, Environment
-from .errors import GraphConfigError, did_you_mean, invalid, show
+from ..enums import AttentionSupport
+from ..probes.environment import DEVICES, SOCS, Environment
+from ..errors import GraphConfigError, did_you_mean, invalid, show
 from .models import ModelInfo
-from .vllm_ascend_support import RELEASES
+from ..probes.vllm_ascend import RELEASES
 
 ENV_VAR = "ASCEND_GRAPHS_ASSUME"
 ABSENT = "absent"

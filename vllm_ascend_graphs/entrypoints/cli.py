@@ -13,13 +13,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .enums import CUDAGraphMode
+from ..enums import CUDAGraphMode
 
 if TYPE_CHECKING:
-    from .environment import Environment
-    from .hooks.registry import BackendRegistry
-    from .models import ModelInfo
-    from .selection import Selection
+    from ..probes.environment import Environment
+    from ..hooks.registry import BackendRegistry
+    from ..rules.models import ModelInfo
+    from ..selection.selector import Selection
 
 PROG = "vllm-ascend-graphs"
 COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_COMPILE")  # vLLM's, by number
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.verbose:
         _log_debug_to_stderr()
-    from .errors import GraphConfigError
+    from ..errors import GraphConfigError
 
     try:
         code = args.run(args)
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback unless asked
-        from .hooks.isolation import one_line
+        from ..hooks.isolation import one_line
 
         if args.verbose:
             import traceback
@@ -110,7 +110,7 @@ def _add_assume(parser: argparse.ArgumentParser) -> None:
 
 def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     from .check import DEFAULT_SIZES, MAX_SIZE
-    from .runtime.devices import DEVICES
+    from ..runtime.devices import DEVICES
 
     parser.add_argument("--backend", metavar="NAME",
                         help="graph backend (default: additional_config's graph_backend, else auto: plain device "
@@ -154,7 +154,7 @@ def json_object(flag: str, text: str) -> Any:
     """`text` parsed as JSON; every way it can be unreadable is a one-line `GraphConfigError`."""
     import json
 
-    from .errors import GraphConfigError
+    from ..errors import GraphConfigError
 
     try:
         return json.loads(text)
@@ -173,10 +173,10 @@ def json_object(flag: str, text: str) -> Any:
 def _run_list(args: argparse.Namespace) -> int:
     import json
 
-    from .assumptions import Assumptions
-    from .environment import probe_environment
-    from .hooks.registry import DISABLED, FAILED, get_registry
-    from .models import ModelInfo
+    from ..rules.assumptions import Assumptions
+    from ..probes.environment import probe_environment
+    from ..hooks.registry import DISABLED, FAILED, get_registry
+    from ..rules.models import ModelInfo
 
     assumptions = Assumptions.from_environ().merged(Assumptions.parse(args.assume))
     environment = assumptions.apply_to_environment(probe_environment())
@@ -203,8 +203,8 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _list_rows(registry: BackendRegistry, environment: Environment, model: ModelInfo) -> list[dict[str, Any]]:
-    from .config import GraphRequest
-    from .hooks.registry import CONFLICT, FAILED
+    from ..rules.config import GraphRequest
+    from ..hooks.registry import CONFLICT, FAILED
 
     request = GraphRequest()
     rows = []
@@ -232,11 +232,11 @@ def _list_rows(registry: BackendRegistry, environment: Environment, model: Model
 def _run_explain(args: argparse.Namespace) -> int:
     import json
 
-    from .assumptions import Assumptions
-    from .config import GraphRequest, count_or_text
-    from .environment import probe_environment
-    from .models import ModelInfo
-    from .selection import select
+    from ..rules.assumptions import Assumptions
+    from ..rules.config import GraphRequest, count_or_text
+    from ..probes.environment import probe_environment
+    from ..rules.models import ModelInfo
+    from ..selection.selector import select
 
     assumptions = Assumptions.from_environ().merged(Assumptions.parse(args.assume))
     if args.model is not None:
@@ -271,7 +271,7 @@ def _run_explain(args: argparse.Namespace) -> int:
 
 def _compilation_mode(text: str) -> str:
     """A compilation mode by name (any case) or by vLLM's number (0 to 3)."""
-    from .errors import invalid
+    from ..errors import invalid
 
     name = text.strip().upper()
     if name.isdigit() and int(name) < len(COMPILATION_MODES):
@@ -286,7 +286,7 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
     """The human-readable explanation: one screen."""
     import json
 
-    from .modes import NPUGRAPH_EX_MODES
+    from ..rules.modes import NPUGRAPH_EX_MODES
 
     plan = selection.plan
     lines = [
@@ -330,7 +330,7 @@ def _show_sizes(sizes: tuple[int, ...], none: str = "none (no graphs are capture
 
 def _decode_coverage(selection: Selection) -> str:
     """Which uniform decode batches replay a graph, in requests per step."""
-    from .capture_plan import eager_decode_batches, spans
+    from ..rules.capture_plan import eager_decode_batches, spans
 
     plan, shape = selection.plan, selection.shape
     if plan.cudagraph_mode is CUDAGraphMode.NONE:

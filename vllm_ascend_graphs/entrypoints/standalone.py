@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .config import AUTO, ROOT, GraphRequest
-from .enums import CUDAGraphMode
-from .errors import GraphCaptureError, GraphConfigError, show
-from .hooks.isolation import PLUGIN_ERRORS, logger, one_line
-from .capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
-from .runtime.runner import GraphRunner
-from .selection import current_environment, select
+from ..rules.config import AUTO, ROOT, GraphRequest
+from ..enums import CUDAGraphMode
+from ..errors import GraphCaptureError, GraphConfigError, show
+from ..hooks.isolation import PLUGIN_ERRORS, logger, one_line
+from ..rules.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
+from ..runtime.runner import GraphRunner
+from ..selection.selector import current_environment, select
 
 # The Ascend backends choose among NPU paths; on these devices "auto" means plain device graphs.
 PLAIN_DEVICES = ("sim", "cuda")

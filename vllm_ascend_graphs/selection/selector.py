@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .assumptions import Assumptions
-from .backends.base import GraphBackend, Plan
-from .capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
-from .config import AUTO, ROOT, GraphRequest
-from .environment import Environment, probe_environment
-from .errors import BackendUnavailableError, GraphConfigError
-from .hooks.isolation import PluginError
-from .hooks.registry import BackendRegistry, get_registry
-from .models import ModelInfo
-from .modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
+from ..rules.assumptions import Assumptions
+from ..backends.base import GraphBackend, Plan
+from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
+from ..rules.config import AUTO, ROOT, GraphRequest
+from ..probes.environment import Environment, probe_environment
+from ..errors import BackendUnavailableError, GraphConfigError
+from ..hooks.isolation import PluginError
+from ..hooks.registry import BackendRegistry, get_registry
+from ..rules.models import ModelInfo
+from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
 
 
 class Attempt(NamedTuple):

@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .enums import AttentionSupport
-from .errors import GraphConfigError, invalid, show
+from ..enums import AttentionSupport
+from ..errors import GraphConfigError, invalid, show
 
 FAMILIES = ("llama", "qwen-dense", "qwen-moe", "qwen3-vl", "deepseek-mla", "glm-moe", "minimax", "other")
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import vllm_ascend_support
+from ..probes import vllm_ascend as vllm_ascend_support
 from .capture_plan import DecodeShape, TpAlignment, plan_capture_sizes
-from .enums import AttentionSupport, CUDAGraphMode
+from ..enums import AttentionSupport, CUDAGraphMode
 
 if TYPE_CHECKING:
     from .config import GraphRequest
-    from .environment import Environment
+    from ..probes.environment import Environment
     from .models import ModelInfo
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from . import distributions, shared_libraries
 
 if TYPE_CHECKING:
-    from .vllm_ascend_support import VllmAscendFacts
+    from .vllm_ascend import VllmAscendFacts
 
 DEVICES = ("npu", "cuda", "xpu", "cpu")
 NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (vLLM's CPU build)
@@ -72,7 +72,7 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
         """What this vllm-ascend's platform does that a plan must follow: read from the installed one's
         source when first asked (most decisions never ask), else the built-in table of the assumed
         release, else that of 0.23.0.post1."""
-        from .vllm_ascend_support import vllm_ascend_facts
+        from .vllm_ascend import vllm_ascend_facts
 
         return vllm_ascend_facts(self.vllm_ascend, assumed="vllm_ascend" in self.assumed)
 

@@ -12,8 +12,8 @@ import argparse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .errors import GraphCaptureError, GraphConfigError, invalid
-from .runtime.devices import DEVICES
+from ..errors import GraphCaptureError, GraphConfigError, invalid
+from ..runtime.devices import DEVICES
 
 DEFAULT_SIZES = (1, 2, 4, 8, 16)
 MAX_SIZE = 8192  # the reference decoder's buffers grow with the size; larger ones only cost memory here
@@ -48,7 +48,7 @@ def run_check(args: argparse.Namespace, additional_config: Mapping[str, Any]) ->
 
 
 def parse_sizes(parts: Iterable[str]) -> tuple[int, ...]:
-    from .config import parse_count
+    from ..rules.config import parse_count
 
     parts = list(parts)
     tokens = [token for part in parts for token in part.split(",") if token.strip()]
@@ -62,7 +62,7 @@ def parse_sizes(parts: Iterable[str]) -> tuple[int, ...]:
 
 
 def default_device() -> str:
-    from .environment import probe_environment
+    from ..probes.environment import probe_environment
 
     found = probe_environment().device
     return found if found in DEVICES else "sim"
@@ -80,8 +80,8 @@ def check(*, backend: str | None = None, device: str = "sim", sizes: Sequence[in
     """Capture the reference decoder and compare; returns a header line and one row per size."""
     import torch
 
-    from .runtime.devices import get_device
-    from .runtime.reference_decoder import ReferenceDecoder
+    from ..runtime.devices import get_device
+    from ..runtime.reference_decoder import ReferenceDecoder
     from .standalone import capture
 
     if device not in TORCH_DEVICES:

@@ -1,0 +1,1 @@
+"""The decision rules: the request, the model, the modes and the capture sizes (pure functions)."""
