@@ -60,13 +60,12 @@ def test_a_plugin_that_fails_to_load_is_one_warning_and_a_traceback_at_debug_lev
     assert trace.startswith("traceback of plugin fake-gone 1.0 (entry point 'gone'):\nTraceback (most recent call")
 
 
-def test_a_clash_is_a_warning_per_backend_without_a_traceback(monkeypatch, caplog):
+def test_a_clash_is_one_warning_naming_every_claimant_without_a_traceback(monkeypatch, caplog):
     load(monkeypatch, caplog, a=[backend("cudagraph", ("cg",))], b=[backend("other", ("cudagraph",))])
     assert logged(caplog, logging.WARNING) == [
-        "graph backend 'cudagraph' of plugin fake-a 1.0 (entry point 'a') is left out: its name 'cudagraph' is also "
-        "claimed by backend 'other' from fake-b 1.0 (entry point 'b')",
-        "graph backend 'other' of plugin fake-b 1.0 (entry point 'b') is left out: its name 'cudagraph' is also "
-        "claimed by backend 'cudagraph' from fake-a 1.0 (entry point 'a')",
+        "graph backend plugins clash: the name 'cudagraph' is claimed by backend 'cudagraph' from fake-a 1.0 "
+        "(entry point 'a') and backend 'other' from fake-b 1.0 (entry point 'b'), so none of them is loaded; "
+        "allowed: uninstall all but one, or leave the others out with ASCEND_GRAPHS_PLUGINS",
     ]
     assert logged(caplog, logging.DEBUG) == []
 
@@ -174,20 +173,46 @@ def test_one_backend_claiming_two_registered_names_takes_both_down(monkeypatch):
     assert sorted(e.name for e in registry.left_out) == ["xa", "ya", "z"]
 
 
-def test_a_third_claimant_joins_the_clash_it_claims_a_name_of(monkeypatch):
-    registry = load(monkeypatch, a=[backend("cudagraph", ("cg",))], b=[backend("other", ("cudagraph",))],
+def test_a_third_claimant_joins_the_clash_it_claims_a_name_of(monkeypatch, caplog):
+    registry = load(monkeypatch, caplog, a=[backend("cudagraph", ("cg",))], b=[backend("other", ("cudagraph",))],
                     c=[backend("third", ("cg",))])
     origins = {name: f"fake-{name} 1.0 (entry point '{name}')" for name in "abc"}
     third = next(e for e in registry.left_out if e.name == "third")
-    assert third.reason == (f"its name 'cg' is also claimed by backend 'cudagraph' from {origins['a']} and 'other' "
-                            f"from {origins['b']}")
-    with pytest.raises(GraphConfigError) as info:
-        registry.get("third")
-    assert str(info.value) == (
-        f"additional_config.graph_backend: backend 'third' is left out: the name 'cudagraph' is claimed by backend "
-        f"'cudagraph' from {origins['a']} and backend 'other' from {origins['b']} and backend 'third' from "
-        f"{origins['c']}, so none of them is loaded; allowed: uninstall all but one, or leave the others out with "
-        "ASCEND_GRAPHS_PLUGINS")
+    assert third.reason == (f"its name 'cg' is also claimed by backend 'cudagraph' from {origins['a']} and backend "
+                            f"'other' from {origins['b']}")
+    first = next(e for e in registry.left_out if e.name == "cudagraph")
+    assert first.reason == (f"its names 'cg', 'cudagraph' are also claimed by backend 'other' from {origins['b']} "
+                            f"and backend 'third' from {origins['c']}")
+    clash = (f"the names 'cg', 'cudagraph' are claimed by backend 'cudagraph' from {origins['a']} and backend 'other' "
+             f"from {origins['b']} and backend 'third' from {origins['c']}, so none of them is loaded")
+    assert logged(caplog, logging.WARNING) == [
+        f"graph backend plugins clash: {clash}; allowed: uninstall all but one, or leave the others out with "
+        "ASCEND_GRAPHS_PLUGINS"]
+    for name in ("third", "cg", "other"):
+        with pytest.raises(GraphConfigError) as info:
+            registry.get(name)
+        assert str(info.value) == (
+            f"additional_config.graph_backend: backend '{name}' is left out: {clash}; allowed: uninstall all but one, "
+            "or leave the others out with ASCEND_GRAPHS_PLUGINS")
+
+
+def test_who_holds_a_name_does_not_depend_on_the_load_order(monkeypatch):
+    """Settled once after loading: the same plugins in any order leave the same backends served."""
+    plugins = {"a": [backend("alpha", ("shared",))], "b": [backend("beta")], "c": [backend("gamma", ("shared",))],
+               "d": [backend("delta", ("beta",))]}
+    orders = [dict(plugins), dict(reversed(plugins.items()))]
+    outcomes = []
+    for order in orders:
+        registry = load(monkeypatch, **order)
+        outcomes.append((registry.names(), sorted(e.name for e in registry.left_out)))
+    assert outcomes[0] == outcomes[1] == (["aclgraph", "eager", "native", "xlite"],
+                                          ["alpha", "beta", "delta", "gamma"])
+
+
+def test_a_backend_returned_twice_is_one_claim(monkeypatch):
+    shared = backend("twice")
+    registry = load(monkeypatch, a=[shared, shared], b=[shared])
+    assert "twice" in registry.names() and registry.left_out == []
 
 
 # -- calling plugin probes --------------------------------------------------------------------------

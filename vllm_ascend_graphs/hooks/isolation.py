@@ -115,3 +115,10 @@ class Deadlines:
         if returned:
             return value
         raise value
+
+
+def current_traceback() -> str:
+    """The traceback being handled, formatted; `traceback` is imported only when something failed."""
+    import traceback
+
+    return traceback.format_exc()
