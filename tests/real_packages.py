@@ -1,7 +1,7 @@
 """The real packages our fakes are derived from, fetched with pip into a git-ignored cache.
 
 - xlite is installed in the test environment (`scripts/setup-venv.sh`): its Python package
-  imports anywhere, only its native `xlite._C` needs an NPU. `xlite_stub()` is its `_C.pyi`.
+  imports anywhere, only its native `xlite._C` needs an NPU. `xlite_folder()` is where it is installed.
 - torch-npu is never installed (without CANN it breaks `import torch`): `torch_npu_source()`
   downloads its wheel once into `.cache/real-packages/` and unpacks its Python files there.
 - vllm-ascend is never installed or built: `vllm_ascend_source()` downloads a release's sdist once
@@ -48,12 +48,12 @@ DEFAULT_ARCHIVES = ROOT.parent / "shared" / "vendor" / "vllm-ascend"
 _skipped: dict[str, str] = {}  # requirement -> why it could not be downloaded in this run (tried once)
 
 
-def xlite_stub() -> Path:
-    """`xlite/_C.pyi` of the installed xlite (found without importing xlite)."""
+def xlite_folder() -> Path:
+    """The installed xlite's package folder (found without importing xlite)."""
     spec = importlib.util.find_spec("xlite")
     if spec is None or not spec.submodule_search_locations:
         pytest.fail(f"xlite is not installed here: the test set-up installs it (pip install --pre xlite=={XLITE_VERSION})")
-    return Path(next(iter(spec.submodule_search_locations))) / "_C.pyi"
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def torch_npu_source(version: str) -> Path:

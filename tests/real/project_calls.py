@@ -2,7 +2,7 @@
 
 A use is recognised by what it starts from: `torch_npu`, `torch.npu`, `npugraph_ex`, `torchair`,
 or a receiver our code documents as `torch.npu` on an NPU (`DeviceGraphs.api`, built by
-`runtime/devices/npu.py`, and the xlite runner's device). Methods called on a call's result are
+`runtime/devices/npu.py`). Methods called on a call's result are
 followed where the result's class is known (`current_stream()` returns a `Stream`).
 """
 
@@ -20,7 +20,6 @@ RECEIVERS = {
     "npugraph_ex": "npugraph_ex",
     "torchair": "torchair",
     "self.api": "torch_npu.npu",  # DeviceGraphs.api: torch.npu for the npu device
-    "self._device.api": "torch_npu.npu",  # XliteRunner's DeviceGraphs
 }
 # The callables DeviceGraphs is given for the npu device: npu_graphs() passes torch.npu's.
 CALLABLES = {"vllm_ascend_graphs/runtime/devices/__init__.py": {

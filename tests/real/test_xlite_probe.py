@@ -29,7 +29,7 @@ CANN_LIBRARIES = ("libascendcl.so", "libhccl.so", "libruntime.so")
 
 @pytest.fixture(scope="module")
 def package() -> Path:
-    return real_packages.xlite_stub().parent.resolve()
+    return real_packages.xlite_folder().resolve()
 
 
 def test_the_real_extension_links_torch_and_bundled_libraries(package):

@@ -1,5 +1,5 @@
 """Fixtures for the runtime tests: the reference decoder, a fresh simulated device, and what the
-fakes are derived from (the installed xlite's stub, torch_npu's Npugraph_ex config classes)."""
+fakes are derived from (torch_npu's Npugraph_ex config classes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from vllm_ascend_graphs.runtime.devices.sim import SimDevice, sim_graphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
 
 from .fakes import npugraph_ex as fake_npugraph_ex
-from .fakes import xlite as fake_xlite
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +26,6 @@ def sim() -> SimDevice:
 @pytest.fixture
 def graphs(sim: SimDevice) -> DeviceGraphs:
     return sim_graphs(sim)
-
-
-@pytest.fixture(scope="session")
-def xlite_stub() -> fake_xlite.Stub:
-    """The installed xlite's `_C.pyi`, parsed."""
-    return fake_xlite.parse_stub(real_packages.xlite_stub())
 
 
 @pytest.fixture(scope="session")

@@ -154,3 +154,24 @@ def test_a_single_output_graph_is_handed_to_npugraph_ex_as_a_tuple_and_unwrapped
     backend, plan = selected("FULL")
     compiled = backend.compile(lambda x: x * 2, [torch.ones(2)], plan)
     torch.testing.assert_close(compiled(torch.ones(2)), torch.full((2,), 2.0))
+
+
+def test_xlite_captures_a_callable_on_the_aclgraph_path_its_plan_puts_beside_xlite(monkeypatch, torch_npu, sim,
+                                                                                   decoder, compiler_configs):
+    """Outside vLLM a callable has no xlite model: the xlite backend serves it with the ACLGraph duties, in
+    the FULL_DECODE_ONLY mode vLLM Ascend keeps beside xlite's decode-only path."""
+    from vllm_ascend_graphs.backends.xlite import XliteBackend
+
+    fake_npugraph_ex.install_npugraph_ex(monkeypatch, compiler_configs)
+    request = GraphRequest.parse({"xlite_graph_config": {"enabled": True}}, capture_sizes=SIZES)
+    selection = select(request, environment=ASCEND.replace(xlite="0.2.0rc4"),
+                       model=ModelInfo.from_architecture("Qwen3ForCausalLM"))
+    assert isinstance(selection.backend, XliteBackend)
+    assert selection.plan.cudagraph_mode.name == "FULL_DECODE_ONLY" and selection.plan.options["xlite_mode"] == \
+        "decode_only"
+
+    runner = serve(selection.backend, selection.plan, decoder)
+    assert runner.graphs.api is torch_npu.npu and sorted(size for size, _ in runner.captured) == SIZES
+    events_before = len(sim.events)
+    assert_parity(runner, decoder, REQUESTS)
+    assert sim.events[events_before:] == ["sync", "replay"] * (len(REQUESTS) - 1)

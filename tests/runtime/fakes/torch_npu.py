@@ -25,12 +25,10 @@ def npu_add_rms_norm(x1: torch.Tensor, x2: torch.Tensor, gamma: torch.Tensor, ep
 
 
 class Stream:
-    """What `torch.npu.current_stream()` returns: a sim stream, plus the native handle `npu_stream`
-    that runtimes such as xlite launch on."""
+    """What `torch.npu.current_stream()` returns: a sim stream, with the methods our code calls."""
 
     def __init__(self, sim_stream: SimStream):
         self._sim_stream = sim_stream
-        self.npu_stream = id(sim_stream)
 
     def synchronize(self) -> None:
         self._sim_stream.synchronize()
