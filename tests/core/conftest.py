@@ -23,7 +23,7 @@ def builtins_only(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def npu() -> Environment:
     """An Ascend 910B machine with torch_npu, as `--assume device=npu,soc=910B` describes it."""
-    return Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True)
+    return Environment(device="npu", soc="910B", torch_npu="2.10.0")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def test_probe_on_this_machine_is_cached_and_safe():
 
 def test_assuming_an_npu_implies_torch_npu():
     env = Assumptions.parse(["device=npu,soc=910b", "tp=8"]).apply_to_environment(Environment())
-    assert (env.device, env.soc, env.tp, env.torch_npu, env.npugraph_ex) == ("npu", "910B", 8, "assumed", True)
+    assert (env.device, env.soc, env.tp, env.torch_npu) == ("npu", "910B", 8, "assumed")
     assert {"device", "soc", "tp", "torch_npu"} <= env.assumed
     absent = Assumptions.parse(["device=npu", "torch_npu=absent", "xlite=0.2.0"]).apply_to_environment(Environment())
     assert absent.torch_npu is None and absent.xlite == "0.2.0"

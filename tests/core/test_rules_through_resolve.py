@@ -15,7 +15,7 @@ from vllm_ascend_graphs.rules.config import AscendCompilationConfig
 from vllm_ascend_graphs.rules.capture_plan import DecodeShape, default_capture_sizes, plan_capture_sizes
 from vllm_ascend_graphs.rules.modes import GraphSettings, resolve
 
-NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True)
+NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0")
 DEFAULT_SIZES = default_capture_sizes(256)
 
 

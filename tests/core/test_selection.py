@@ -93,7 +93,7 @@ def test_xlite_enabled_but_not_installed_falls_back_to_aclgraph(npu):
     assert selection.plan.cudagraph_mode is CUDAGraphMode.FULL_AND_PIECEWISE
 
 
-XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0", npugraph_ex=True)
+XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0")
 
 
 @pytest.mark.parametrize(

@@ -38,18 +38,15 @@ def test_each_release_has_a_table_that_says_it_is_one():
     assert tuple(BUILTIN) == RELEASES
     for release, facts in BUILTIN.items():
         assert (facts.release, facts.source, facts.version) == (release, f"vllm-ascend {release} (built-in table)", None)
-        assert facts.from_table == set(FACTS) and facts.source_of("known_keys") == facts.source
+        assert facts.from_table == set(FACTS) and facts.source_of("xlite_architectures") == facts.source
 
 
 def test_what_changed_between_the_releases():
     old, rc, main = (BUILTIN[release] for release in RELEASES)
-    assert [facts.flashcomm1 for facts in (old, rc, main)] == [True, True, False]
     assert main.xlite_architectures - old.xlite_architectures == {
         "DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
     assert rc.xlite_architectures == old.xlite_architectures and len(main.xlite_architectures) == 11
-    assert {"rl_config", "dynamic_spec_config"} <= main.known_keys - rc.known_keys
     assert [f.other_compilation_modes for f in (old, rc, main)] == [NO_GRAPHS, NO_GRAPHS, NO_COMPILATION]
-    assert [f.platform_changes_ascend_config for f in (old, rc, main)] == [True, True, False]
     assert old.tp_multiple_triggers == ("additional_config.enable_flashcomm1",
                                         "additional_config.enable_shared_expert_dp")
     assert rc.tp_multiple_triggers == ("additional_config.enable_flashcomm1",)
@@ -88,36 +85,6 @@ def test_adapters_name_their_architectures_in_a_list_a_tuple_or_a_bare_string():
         "LlamaForCausalLM", "Qwen2ForCausalLM", "DeepseekV3ForCausalLM", "Qwen3MoeForCausalLM"}
 
 
-# vllm_ascend/ascend_config.py: AscendConfig.__init__ and its helpers (0.23.0.post1 and main).
-ASCEND_CONFIG = '''
-class AscendConfig:
-    def __init__(self, vllm_config):
-        additional_config = vllm_config.additional_config if vllm_config.additional_config is not None else {}
-        if "enable_flashcomm1" in additional_config:
-            logger.warning("FlashComm is deprecated")
-        xlite_graph_config = additional_config.get("xlite_graph_config", {})
-        self.enable_fused_mc2 = self._get_config_value(additional_config, "enable_fused_mc2", "ENV", 0)
-        self.dump_config_path = self._resolve_dump_config_path(additional_config)
-        self.hamming_sparse = additional_config["hamming_sparse"]
-        additional_config["written"] = True
-        self.other = options.get("not_additional_config")
-
-    @classmethod
-    def _resolve_dump_config_path(cls, additional_config):
-        return additional_config.get("dump_config_path")
-
-
-class SchedulerConfig:
-    def __init__(self, additional_config, balance_env_value):
-        self.x = self._get_config_value(scheduler_config, additional_config, "profiling_chunk_config", {})
-'''
-
-
-def test_known_keys_are_those_read_from_additional_config():
-    assert support._known_keys(parse(ASCEND_CONFIG)) == {
-        "xlite_graph_config", "enable_fused_mc2", "hamming_sparse", "dump_config_path", "profiling_chunk_config"}
-
-
 # vllm_ascend/platform.py, 0.23.0.post1 (lines 535-540) and main (lines 973-978).
 OTHER_MODES_0_23 = '''
 if compilation_config.mode not in [CompilationMode.NONE, CompilationMode.VLLM_COMPILE]:
@@ -140,19 +107,6 @@ def test_what_a_compilation_mode_other_than_none_or_vllm_compile_turns_off(text,
     assert support._other_compilation_modes(parse(text)) == expected
 
 
-# vllm_ascend/platform.py, 0.23.0.post1 (line 595) and main's read-only use (line 371).
-@pytest.mark.parametrize(("text", "expected"), [
-    ("ascend_config = init_ascend_config(vllm_config)\n"
-     "ascend_config.ascend_compilation_config.enable_npugraph_ex = False\n", True),
-    ("ascend_config.recompute_scheduler_enable = False\n", True),
-    ("ascend_config = init_ascend_config(vllm_config)\n_check_ascend_config(vllm_config, ascend_config)\n"
-     "additional_config['ascend_compilation_config']['enable_npugraph_ex'] = False\n"
-     "self.ascend_config = None\n", False),
-])
-def test_whether_the_platform_pass_writes_the_ascend_config(text, expected):
-    assert support._changes_ascend_config(parse(text)) is expected
-
-
 def installed(tmp_path, monkeypatch, files: dict[str, str]) -> str:
     """A vllm-ascend on sys.path whose import would fail: finding and reading it must import nothing."""
     package = tmp_path / "vllm_ascend"
@@ -166,30 +120,27 @@ def installed(tmp_path, monkeypatch, files: dict[str, str]) -> str:
 
 def test_an_installed_vllm_ascend_is_read_from_its_files(tmp_path, monkeypatch):
     installed(tmp_path, monkeypatch, {"xlite/xlite_worker.py": "", "xlite/xlite.py": ADAPTERS,
-                                      "ascend_config.py": ASCEND_CONFIG, "platform.py": OTHER_MODES_MAIN})
+                                      "platform.py": OTHER_MODES_MAIN})
     facts = vllm_ascend_facts("0.30.0")
     assert (facts.source, facts.version, facts.release) == ("vllm-ascend 0.30.0 (installed)", "0.30.0", "main")
     assert "DeepseekV3ForCausalLM" in facts.xlite_architectures and facts.xlite_worker
-    assert facts.known_keys == support._known_keys(parse(ASCEND_CONFIG)) and not facts.flashcomm1
-    assert (facts.other_compilation_modes, facts.platform_changes_ascend_config) == (NO_COMPILATION, False)
+    assert facts.other_compilation_modes == NO_COMPILATION
     assert facts.from_table == {"tp_multiple_triggers"}, "the one fact known per release only"
     assert facts.tp_multiple_triggers == BUILTIN["main"].tp_multiple_triggers
     assert facts.source_of("tp_multiple_triggers") == "the built-in table for vllm-ascend main (installed: 0.30.0)"
-    assert facts.source_of("known_keys") == "vllm-ascend 0.30.0 (installed)"
+    assert facts.source_of("other_compilation_modes") == "vllm-ascend 0.30.0 (installed)"
     assert "vllm_ascend" not in sys.modules
     assert vllm_ascend_facts("0.30.0", assumed=True) is BUILTIN["main"], "assumed: another machine's release"
 
 
 def test_what_cannot_be_read_comes_from_the_table_of_its_release(tmp_path, monkeypatch):
     package = installed(tmp_path, monkeypatch, {"xlite/xlite_worker.py": "", "xlite/xlite.py": "class Broken(:\n",
-                                                "ascend_config.py": "x = 1\n", "platform.py": "y = 2\n"})
+                                                "platform.py": "y = 2\n"})
     facts = read_vllm_ascend(package, "0.26.0rc2")
     table = BUILTIN["0.26.0rc"]
-    assert facts.from_table == {"xlite_architectures", "known_keys", "other_compilation_modes",
-                                "tp_multiple_triggers"}
-    assert (facts.xlite_architectures, facts.known_keys, facts.other_compilation_modes) == (
-        table.xlite_architectures, table.known_keys, table.other_compilation_modes)
-    assert facts.platform_changes_ascend_config is False, "platform.py was read: it writes no AscendConfig"
+    assert facts.from_table == {"xlite_architectures", "other_compilation_modes", "tp_multiple_triggers"}
+    assert (facts.xlite_architectures, facts.other_compilation_modes) == (
+        table.xlite_architectures, table.other_compilation_modes)
     gone = read_vllm_ascend(installed(tmp_path / "bare", monkeypatch, {}), "0.23.0.post1")
     assert gone.from_table == set(FACTS) - {"xlite_worker", "xlite_architectures"}
     assert (gone.xlite_worker, gone.xlite_architectures) == (False, frozenset()), "no worker: no xlite path at all"

@@ -9,7 +9,7 @@ from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphRequest, ModelIn
 from vllm_ascend_graphs.probes import vllm_ascend as support
 from vllm_ascend_graphs.backends.xlite import XliteBackend
 
-XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0", npugraph_ex=True)
+XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0")
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")
 DECODE_ONLY = "xlite decode-only mode runs pure-decode batches; ACLGraph runs FULL_DECODE_ONLY"
 

@@ -151,7 +151,7 @@ def test_the_fakes_and_the_sim_accept_nothing_the_real_torch_npu_rejects(api, mo
 def plan(static_kernel: bool):
     request = GraphRequest.parse({"graph_backend": "aclgraph", "ascend_compilation_config": {
         "enable_static_kernel": static_kernel}}, cudagraph_mode="FULL_DECODE_ONLY", capture_sizes=[1, 2, 4, 8])
-    environment = Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True)
+    environment = Environment(device="npu", soc="910B", torch_npu="2.10.0")
     return select(request, environment=environment, model=ModelInfo.from_architecture("Qwen3ForCausalLM")).plan
 
 

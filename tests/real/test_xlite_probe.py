@@ -86,7 +86,7 @@ def test_the_environment_probe_records_the_reason_and_the_xlite_backend_refuses_
     probed = probe_environment.__wrapped__()  # uncached: this machine, as it is now
     assert probed.xlite == real_packages.XLITE_VERSION and probed.xlite_unchecked and probed.xlite_error is None
     assert "libascendcl.so" in probed.xlite_problem  # read from its files when first asked
-    npu = Environment(device="npu", soc="910B", torch_npu="2.10.0", npugraph_ex=True, xlite=probed.xlite,
+    npu = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite=probed.xlite,
                       xlite_unchecked=True)
     request = GraphRequest.parse({"xlite_graph_config": {"enabled": True}})
     qwen = ModelInfo.from_architecture("Qwen3ForCausalLM")

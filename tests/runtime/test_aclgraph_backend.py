@@ -23,7 +23,7 @@ from .fakes import npugraph_ex as fake_npugraph_ex
 from .fakes import torch_npu as fake_torch_npu
 from .parity import assert_parity
 
-ASCEND = Environment(device="npu", soc="910B", torch_npu="2.13.0", npugraph_ex=True)
+ASCEND = Environment(device="npu", soc="910B", torch_npu="2.13.0")
 SIZES = [1, 2, 4, 8]
 REQUESTS = [1, 3, 4, 6, 8, 9, 2]
 # What our compile stage sets, as the real CompilerConfig reports it (changed from its defaults;

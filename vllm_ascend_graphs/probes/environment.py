@@ -38,12 +38,9 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     torch: str | None = None
     torch_npu: str | None = None
     torch_npu_error: str | None = None  # why an installed torch_npu cannot serve graphs
-    cann: str | None = None
     xlite: str | None = None
     xlite_error: str | None = None  # why an installed xlite cannot run here
     xlite_unchecked: bool = False  # an installed xlite whose files are read when first asked: xlite_problem
-    npugraph_ex: bool = False
-    torchair: bool = False
     vllm_ascend: str | None = None  # the installed version, or an assumed release (vllm_ascend_support.RELEASES)
     # Whether vLLM's platform for this device captures graphs at all; None: as usual for the device.
     static_graphs: bool | None = None
@@ -116,7 +113,6 @@ def probe_environment() -> Environment:
         device=device,
         torch=distributions.version("torch"),
         torch_npu=distributions.version("torch-npu"),
-        cann=_cann_version(),
         xlite=xlite,
         xlite_unchecked=xlite is not None,
         vllm_ascend=distributions.version("vllm-ascend"),
@@ -137,21 +133,6 @@ def _detect_device() -> str:
     return "cpu"
 
 
-def _cann_version() -> str | None:
-    homes = [os.environ.get("ASCEND_TOOLKIT_HOME"), os.environ.get("ASCEND_HOME_PATH"),
-             "/usr/local/Ascend/ascend-toolkit/latest"]
-    for home in filter(None, homes):
-        for info in glob.glob(os.path.join(home, "*", "ascend_toolkit_install.info")):
-            try:
-                with open(info, encoding="utf-8") as fh:
-                    match = re.search(r"^version=(\S+)", fh.read(), re.MULTILINE)
-            except OSError:
-                continue
-            if match:
-                return match.group(1)
-    return None
-
-
 def _probe_npu_stack(env: Environment) -> Environment:
     """Import torch_npu and xlite for real (guarded); on an NPU machine only."""
     changes: dict[str, object] = {}
@@ -166,8 +147,6 @@ def _probe_npu_stack(env: Environment) -> Environment:
             if not all(hasattr(torch.npu, api) for api in ("NPUGraph", "graph", "graph_pool_handle")):
                 changes["torch_npu_error"] = f"torch_npu {env.torch_npu} has no NPU graph API (torch.npu.NPUGraph)"
             changes["soc"] = soc_from_device_name(torch.npu.get_device_name(0))
-            changes["npugraph_ex"] = importlib.util.find_spec("npugraph_ex") is not None
-            changes["torchair"] = importlib.util.find_spec("torchair") is not None
         except (ImportError, RuntimeError, OSError, AttributeError) as exc:
             changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {_first_line(exc)}"
     if env.xlite is not None and env.xlite_problem is None:

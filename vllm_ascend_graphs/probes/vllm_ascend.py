@@ -34,7 +34,6 @@ FLASHCOMM1 = "enable_flashcomm1"
 # The files read, below the `vllm_ascend` package folder.
 XLITE_ADAPTERS = ("xlite", "xlite.py")
 XLITE_WORKER = ("xlite", "xlite_worker.py")
-ASCEND_CONFIG = ("ascend_config.py",)
 PLATFORM = ("platform.py",)
 
 
@@ -46,19 +45,12 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
     version: str | None  # the installed version (its distribution metadata); None for a built-in table
     xlite_worker: bool  # whether it has an XliteGraph path at all (vllm_ascend/xlite/xlite_worker.py)
     xlite_architectures: frozenset[str]  # the architectures its xlite adapters serve
-    known_keys: frozenset[str]  # the top-level additional_config keys its AscendConfig reads a value of
     # The settings that make its platform keep only capture sizes that are multiples of TP (with TP > 1,
     # a graph mode and no enforce_eager): "additional_config.KEY" or "parallel_config.FIELD" (vLLM's).
     # additional_config.enable_shared_expert_dp counts only with expert parallelism, as AscendConfig reads it.
     tp_multiple_triggers: tuple[str, ...]
     other_compilation_modes: str  # NO_GRAPHS or NO_COMPILATION
-    platform_changes_ascend_config: bool  # whether its platform pass also writes the process-wide AscendConfig
     from_table: frozenset[str]  # the fields above taken from the built-in table of `release`
-
-    @property
-    def flashcomm1(self) -> bool:
-        """Whether `enable_flashcomm1` (FlashComm v1, its sequence parallelism) still works; main only warns."""
-        return FLASHCOMM1 in self.known_keys
 
     def source_of(self, field: str) -> str:
         """Where `field` was learnt, for messages."""
@@ -70,14 +62,12 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
         return self._replace(**changes)
 
 
-FACTS = ("xlite_worker", "xlite_architectures", "known_keys", "tp_multiple_triggers", "other_compilation_modes",
-         "platform_changes_ascend_config")
+FACTS = ("xlite_worker", "xlite_architectures", "tp_multiple_triggers", "other_compilation_modes")
 
 
-def _table(release: str, xlite: frozenset[str], keys: frozenset[str], triggers: tuple[str, ...], other_modes: str,
-           changes_ascend_config: bool) -> VllmAscendFacts:
-    return VllmAscendFacts(release, f"vllm-ascend {release} (built-in table)", None, True, xlite, keys, triggers,
-                           other_modes, changes_ascend_config, frozenset(FACTS))
+def _table(release: str, xlite: frozenset[str], triggers: tuple[str, ...], other_modes: str) -> VllmAscendFacts:
+    return VllmAscendFacts(release, f"vllm-ascend {release} (built-in table)", None, True, xlite, triggers,
+                           other_modes, frozenset(FACTS))
 
 
 # The built-in tables, each checked against that release's source (tests/real/test_vllm_ascend_facts.py).
@@ -85,33 +75,15 @@ _XLITE_0_23 = frozenset({
     "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3VLForConditionalGeneration",
     "Qwen3MoeForCausalLM", "Qwen3VLMoeForConditionalGeneration", "Glm4MoeForCausalLM", "MiniMaxM2ForCausalLM",
 })
-_KEYS_0_23 = frozenset({
-    "SLO_limits_for_dynamic_batch", "ascend_compilation_config", "ascend_fusion_config", "ascend_log_path",
-    "c8_enable_reshape_optim", "dp_allreduce_on_npu", "dump_config", "dump_config_path", "enable_async_exponential",
-    "enable_balance_scheduling", "enable_cpu_binding", FLASHCOMM1, "enable_flashcomm2_parallel_size",
-    "enable_fused_mc2", "enable_kv_nz", "enable_matmul_allreduce", "enable_mc2_hierarchy_comm", "enable_mlapo",
-    "enable_prefill_mc2", "enable_reduce_sample", "enable_shared_expert_dp", "enable_sleep_mode_extra_cleanup",
-    "enable_sparse_li_c8", "enable_sparse_sfa_c8", "enable_transpose_kv_cache_by_block", "eplb_config",
-    "finegrained_tp_config", "hamming_sparse", "layer_sharding", "mega_moe_max_tokens", "mix_placement",
-    "msmonitor_use_daemon", "multistream_dsv4_dsa_overlap", "multistream_overlap_gate",
-    "multistream_overlap_shared_expert", "pa_shape_list", "profiling_chunk_config", "recompute_scheduler_enable",
-    "refresh", "rejection_sampler_config", "weight_nz_mode", "weight_prefetch_config", "xlite_graph_config",
-})
-_KEYS_0_26 = (_KEYS_0_23 - {
-    "SLO_limits_for_dynamic_batch", "dp_allreduce_on_npu", "enable_async_exponential",
-    "enable_flashcomm2_parallel_size", "enable_matmul_allreduce", "hamming_sparse", "layer_sharding",
-    "multistream_overlap_gate", "weight_prefetch_config",
-}) | {"batch_job_sched_config", "scheduler_config", "short_request_first_config", "sparse_kv_offload_config"}
 BUILTIN: Mapping[str, VllmAscendFacts] = MappingProxyType({
     "0.23.0.post1": _table(
-        "0.23.0.post1", _XLITE_0_23, _KEYS_0_23,
-        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS, True),
-    "0.26.0rc": _table("0.26.0rc", _XLITE_0_23, _KEYS_0_26, ("additional_config.enable_flashcomm1",), NO_GRAPHS, True),
+        "0.23.0.post1", _XLITE_0_23,
+        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS),
+    "0.26.0rc": _table("0.26.0rc", _XLITE_0_23, ("additional_config.enable_flashcomm1",), NO_GRAPHS),
     "main": _table(
         "main", _XLITE_0_23 | {"DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"},
-        (_KEYS_0_26 - {FLASHCOMM1, "enable_sleep_mode_extra_cleanup"}) | {"dynamic_spec_config", "rl_config"},
         ("parallel_config.use_sequence_parallel_moe", "additional_config.enable_shared_expert_dp",
-         "additional_config.enable_dsa_cp"), NO_COMPILATION, False),
+         "additional_config.enable_dsa_cp"), NO_COMPILATION),
 })
 
 
@@ -181,13 +153,8 @@ def read_vllm_ascend(package: str, version: str) -> VllmAscendFacts:
         read["xlite_architectures"] = frozenset()
     elif adapters is not None:
         read["xlite_architectures"] = frozenset(_supported_architectures(adapters))
-    config = _parse(package, ASCEND_CONFIG)
-    keys = _known_keys(config) if config is not None else None
-    if keys:
-        read["known_keys"] = frozenset(keys)
     platform = _parse(package, PLATFORM)
     if platform is not None:
-        read["platform_changes_ascend_config"] = _changes_ascend_config(platform)
         other_modes = _other_compilation_modes(platform)
         if other_modes is not None:
             read["other_compilation_modes"] = other_modes
@@ -230,30 +197,6 @@ def _supported_architectures(tree: ast.Module) -> set[str]:
     return found
 
 
-ADDITIONAL_CONFIG = "additional_config"
-
-
-def _known_keys(tree: ast.Module) -> set[str]:
-    """The keys read from a name `additional_config` anywhere in the module: `.get("k", ...)`, `["k"]`, and
-    helpers called as `f(..., additional_config, "k", ...)`. A key only tested with `in` is not read
-    (main tests `"enable_flashcomm1" in additional_config` only to warn that it is gone)."""
-    import ast
-
-    def is_config(node: ast.AST) -> bool:
-        return isinstance(node, ast.Name) and node.id == ADDITIONAL_CONFIG
-
-    keys: list[ast.AST] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            call = node.func
-            if isinstance(call, ast.Attribute) and call.attr == "get" and is_config(call.value) and node.args:
-                keys.append(node.args[0])
-            keys.extend(key for arg, key in zip(node.args, node.args[1:]) if is_config(arg))
-        elif isinstance(node, ast.Subscript) and is_config(node.value) and isinstance(node.ctx, ast.Load):
-            keys.append(node.slice)
-    return {key.value for key in keys if isinstance(key, ast.Constant) and isinstance(key.value, str)}
-
-
 def _other_compilation_modes(tree: ast.Module) -> str | None:
     """What `if X.mode not in [CompilationMode.NONE, CompilationMode.VLLM_COMPILE]:` sets: `X.cudagraph_mode`
     (NO_GRAPHS) or `X.mode` (NO_COMPILATION); None where no such test is found."""
@@ -271,20 +214,3 @@ def _other_compilation_modes(tree: ast.Module) -> str | None:
                 if field in assigned:
                     return field
     return None
-
-
-def _changes_ascend_config(tree: ast.Module) -> bool:
-    """Whether the module assigns an attribute of a name `ascend_config` (the object `init_ascend_config`
-    returns, which `get_ascend_config()` hands to the model runner), e.g.
-    `ascend_config.ascend_compilation_config.enable_npugraph_ex = False`."""
-    import ast
-
-    for node in ast.walk(tree):
-        targets = node.targets if isinstance(node, ast.Assign) else (
-            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
-        for target in targets:
-            while isinstance(target, ast.Attribute):
-                target = target.value
-                if isinstance(target, ast.Name) and target.id == "ascend_config":
-                    return True
-    return False

@@ -135,7 +135,6 @@ class Assumptions(NamedTuple):
             changes["torch_npu"] = env.torch_npu or ASSUMED
         if "torch_npu" in changes:
             changes["torch_npu_error"] = None
-            changes["npugraph_ex"] = changes["torch_npu"] is not None
         if "xlite" in changes:
             changes["xlite_error"] = None
             changes["xlite_unchecked"] = False
