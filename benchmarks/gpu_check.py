@@ -72,7 +72,7 @@ def aclgraph_runner(decoder, mode: str):
     from vllm_ascend_graphs.rules.config import GraphRequest
     from vllm_ascend_graphs.probes.environment import Environment
     from vllm_ascend_graphs.rules.models import ModelInfo
-    from vllm_ascend_graphs.runtime.runner import GraphRunner
+    from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
     from vllm_ascend_graphs.selection.selector import select
 
     request = GraphRequest.parse({"graph_backend": "aclgraph", "graph_fallback": False,
@@ -83,7 +83,7 @@ def aclgraph_runner(decoder, mode: str):
     backend, plan = selection.backend, selection.plan
     example = decoder.inputs(2, seed=0)
     compiled = backend.compile(decoder, example, plan)
-    runner = GraphRunner(compiled, plan.capture_sizes, backend=backend, mode=plan.cudagraph_mode)
+    runner = GraphRunner(compiled, plan.capture_sizes, RunnerOptions(mode=plan.cudagraph_mode), backend=backend)
     return runner.capture(example)
 
 
@@ -107,8 +107,8 @@ def latency_lines(decoder) -> list[str]:
     lines = ["Per-step decode latency (median of %d synchronised steps)" % STEPS,
              f"{'tokens':>6}  {'eager us':>9}  {'runner us':>9}  {'zero-copy us':>12}  {'bare replay us':>14}  "
              f"{'eager/runner':>12}  {'runner/bare':>11}"]
-    runner = GraphRunner(decoder, SIZES, device="cuda").capture(decoder.inputs(2, seed=0))
-    zero_copy = GraphRunner(decoder, SIZES, device="cuda", zero_copy_outputs=True).capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda")).capture(decoder.inputs(2, seed=0))
+    zero_copy = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda", zero_copy_outputs=True)).capture(decoder.inputs(2, seed=0))
     for n in (1, 8):
         inputs = decoder.inputs(n, seed=n)
         static = [x.clone() for x in inputs]
@@ -139,7 +139,7 @@ def main() -> int:
     started = time.perf_counter()
     decoder = ReferenceDecoder().to("cuda")
     lines = [f"gpu_check on {torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})", ""]
-    runner = GraphRunner(decoder, SIZES, device="cuda", mode="FULL").capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda", mode="FULL")).capture(decoder.inputs(2, seed=0))
     section, all_ok = parity_lines("1. Runner on the cuda device (FULL: uniform and mixed keys)", runner, decoder, SIZES)
     lines += [*section, ""]
     map_torch_npu_onto_cuda()

@@ -22,7 +22,7 @@ import torch
 from vllm_ascend_graphs.rules.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
 from vllm_ascend_graphs.runtime.devices import DeviceGraphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
-from vllm_ascend_graphs.runtime.runner import GraphRunner
+from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 
 DECODE_SIZES = (1, 8)
 OVERHEAD_LIMIT_US, RATIO_LIMIT = 10.0, 1.2
@@ -65,12 +65,12 @@ def overhead_rows(calls: int, repeats: int) -> list[tuple]:
     no_replay = DeviceGraphs("no-replay", NoReplayApi(), _NoGraph, object)
     rows = []
     for name, (fn, example, make_inputs) in graphs.items():
-        runner = GraphRunner(fn, DECODE_SIZES, device="sim").capture(example)
-        own = GraphRunner(fn, DECODE_SIZES, device=no_replay).capture(example)
-        own_zero_copy = GraphRunner(fn, DECODE_SIZES, device=no_replay, zero_copy_outputs=True).capture(example)
+        runner = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device="sim")).capture(example)
+        own = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device=no_replay)).capture(example)
+        own_zero_copy = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device=no_replay, zero_copy_outputs=True)).capture(example)
         for n in DECODE_SIZES:
             inputs = make_inputs(n)
-            bare = runner.captured[(n, True)][0].graph.replay
+            bare = runner.captured[(n, True)].recording.graph.replay
             bare_us, runner_us, overhead_us, zero_copy_us = best_us(
                 calls, repeats, bare, lambda: runner(*inputs), lambda: own(*inputs), lambda: own_zero_copy(*inputs))
             rows.append((name, n, bare_us, runner_us, overhead_us, (bare_us + overhead_us) / bare_us, zero_copy_us))
@@ -80,7 +80,7 @@ def overhead_rows(calls: int, repeats: int) -> list[tuple]:
 def capture_rows(sizes: tuple[int, ...]) -> tuple[list[tuple[int, float]], float]:
     decoder = ReferenceDecoder()
     start = time.perf_counter()
-    runner = GraphRunner(decoder, sizes, device="sim").capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, sizes, RunnerOptions(device="sim")).capture(decoder.inputs(2, seed=0))
     total = time.perf_counter() - start
     return [(size, runner.capture_seconds[(size, True)]) for size in sorted(sizes)], total
 

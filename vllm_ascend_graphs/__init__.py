@@ -31,6 +31,7 @@ _EXPORTS = {
     "get_registry": "hooks.registry",
     "capture": "entrypoints.standalone",
     "GraphRunner": "runtime.runner",
+    "RunnerOptions": "runtime.runner",
     "GraphConfigError": "errors",
     "GraphCaptureError": "errors",
     "BackendUnavailableError": "errors",

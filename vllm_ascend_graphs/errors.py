@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 SHOWN_CHARACTERS = 80  # the longest repr of an offending value a message shows
+REASON_CHARACTERS = 300  # an exception's text in a one-line reason is cut to this
 _MAX_DEPTH = 4  # containers nested deeper than this show as "[...]"
 
 
@@ -32,6 +33,20 @@ class GraphCaptureError(RuntimeError):
         super().__init__(message)
         self.signature = signature
         self.size = size
+
+
+def one_line(exc: BaseException, *, typed: bool = True) -> str:
+    """The first line of an exception's message (`Type: line` when `typed`), bounded, and never failing
+    while a reason is being built (a plugin's `__str__` may raise)."""
+    try:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    except Exception:  # noqa: BLE001 - the reason must still be built
+        lines = []
+    if not lines:
+        text = type(exc).__name__
+    else:
+        text = f"{type(exc).__name__}: {lines[0]}" if typed else lines[0]
+    return text if len(text) <= REASON_CHARACTERS else text[:REASON_CHARACTERS - 3] + "..."
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

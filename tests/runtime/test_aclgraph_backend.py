@@ -16,7 +16,7 @@ from vllm_ascend_graphs.backends.aclgraph import AclGraphBackend
 from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.probes.environment import Environment
 from vllm_ascend_graphs.rules.models import ModelInfo
-from vllm_ascend_graphs.runtime.runner import GraphRunner
+from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 from vllm_ascend_graphs.selection.selector import select
 
 from .fakes import npugraph_ex as fake_npugraph_ex
@@ -47,7 +47,7 @@ def selected(mode, sizes=SIZES, max_num_seqs=256, environment=ASCEND, **compilat
 
 def serve(backend, plan, decoder):
     compiled = backend.compile(decoder, decoder.inputs(2, seed=0), plan)
-    runner = GraphRunner(compiled, plan.capture_sizes, backend=backend, mode=plan.cudagraph_mode)
+    runner = GraphRunner(compiled, plan.capture_sizes, RunnerOptions(mode=plan.cudagraph_mode), backend=backend)
     return runner.capture(decoder.inputs(2, seed=0))
 
 
@@ -127,7 +127,7 @@ def test_piecewise_fuses_add_rms_norm_into_the_npu_kernel_and_replays_without_a_
     assert not [node for node in compiled.graph.nodes if node.target is torch.nn.functional.rms_norm
                 and node.args[0].target is not torch.nn.functional.embedding]
 
-    runner = GraphRunner(compiled, plan.capture_sizes, backend=backend, mode=plan.cudagraph_mode)
+    runner = GraphRunner(compiled, plan.capture_sizes, RunnerOptions(mode=plan.cudagraph_mode), backend=backend)
     runner.capture(decoder.inputs(2, seed=0))
     events_before = len(sim.events)
     assert_parity(runner, decoder, REQUESTS, atol=1e-4)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from vllm_ascend_graphs.errors import GraphCaptureError
-from vllm_ascend_graphs.runtime.runner import GraphRunner
+from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 
 from .parity import assert_parity
 
@@ -61,7 +61,7 @@ SIZES = (1, 2, 4, 8, 16)
 
 
 def runner_for(decoder, graphs, policy="raise"):
-    return GraphRunner(decoder, SIZES, device=graphs, policy=policy)
+    return GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, policy=policy))
 
 
 @pytest.mark.parametrize(("signature", "message", "advice"), SIGNATURES)
@@ -105,7 +105,7 @@ def test_errors_in_the_callable_itself_are_not_capture_failures(graphs):
         raise ValueError("model bug")
 
     with pytest.raises(ValueError, match="model bug"):
-        GraphRunner(broken, (2,), device=graphs, policy="eager").capture([torch.zeros(2)])
+        GraphRunner(broken, (2,), RunnerOptions(device=graphs, policy="eager")).capture([torch.zeros(2)])
 
 
 REQUESTS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 17, 2, 8]

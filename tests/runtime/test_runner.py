@@ -11,7 +11,7 @@ import torch
 from vllm_ascend_graphs.errors import GraphConfigError
 from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 from vllm_ascend_graphs.runtime.devices.sim import sim_graphs
-from vllm_ascend_graphs.runtime.runner import GraphRunner
+from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 
 from .parity import assert_parity
 
@@ -20,7 +20,7 @@ SIZES = (1, 2, 4, 8)
 
 @pytest.fixture
 def runner(decoder, graphs):
-    return GraphRunner(decoder, SIZES, device=graphs).capture(decoder.inputs(2, seed=0))
+    return GraphRunner(decoder, SIZES, RunnerOptions(device=graphs)).capture(decoder.inputs(2, seed=0))
 
 
 def replays(sim) -> int:
@@ -43,19 +43,19 @@ def test_a_batch_above_the_largest_size_runs_eagerly(runner, decoder, sim):
 class ForgetsPositions(GraphRunner):
     """A broken runner: copies the token ids into their static buffer but not the positions."""
 
-    def _load(self, views, inputs):
-        super()._load(views[:1], inputs[:1])
+    def _load(self, step, inputs):
+        step.inputs[0].copy_(inputs[0])
 
 
 def test_a_runner_that_forgot_to_copy_an_input_fails_parity(decoder, graphs):
-    broken = ForgetsPositions(decoder, SIZES, device=graphs).capture(decoder.inputs(2, seed=0))
+    broken = ForgetsPositions(decoder, SIZES, RunnerOptions(device=graphs)).capture(decoder.inputs(2, seed=0))
     with pytest.raises(AssertionError, match="tokens"):
         assert_parity(broken, decoder, [4, 4, 4])
 
 
 def test_captures_run_largest_first_into_one_shared_pool(runner):
     assert list(runner.captured) == [(8, True), (4, True), (2, True), (1, True)]
-    pools = {recording.graph.pool() for recording, _ in runner.captured.values()}
+    pools = {entry.recording.graph.pool() for entry in runner.captured.values()}
     assert len(pools) == 1 and None not in pools
 
 
@@ -67,7 +67,7 @@ def test_captures_run_largest_first_into_one_shared_pool(runner):
     (CUDAGraphMode.NONE, False, False),
 ])
 def test_the_mode_decides_which_batch_keys_are_captured(decoder, graphs, sim, mode, uniform, mixed):
-    runner = GraphRunner(decoder, (2, 4), device=graphs, mode=mode).capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, (2, 4), RunnerOptions(device=graphs, mode=mode)).capture(decoder.inputs(2, seed=0))
     assert {kind for _, kind in runner.captured} == {kind for kind, wanted in ((True, uniform), (False, mixed)) if wanted}
     for kind, wanted in ((True, uniform), (False, mixed)):
         before = replays(sim)
@@ -83,7 +83,7 @@ def test_each_key_is_warmed_up_eagerly_before_its_capture(graphs, warmup):
         calls.append(x.shape[0])
         return x * 2
 
-    GraphRunner(fn, (1, 4), device=graphs, warmup=warmup).capture([torch.ones(1)])
+    GraphRunner(fn, (1, 4), RunnerOptions(device=graphs, warmup=warmup)).capture([torch.ones(1)])
     assert calls == [4] * (warmup + 1) + [1] * (warmup + 1)  # the last call of each size is the capture
 
 
@@ -96,12 +96,12 @@ def test_default_outputs_are_copies_a_later_call_never_overwrites(runner, decode
 
 
 def test_zero_copy_outputs_are_views_of_the_static_outputs_valid_until_the_next_call(decoder, graphs):
-    runner = GraphRunner(decoder, SIZES, device=graphs, zero_copy_outputs=True).capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, zero_copy_outputs=True)).capture(decoder.inputs(2, seed=0))
     first_inputs, second_inputs = decoder.inputs(3, seed=1), decoder.inputs(3, seed=2)
     with torch.no_grad():
         first = runner(*first_inputs)
         torch.testing.assert_close(first, decoder(*first_inputs))
-        static_output = runner.captured[(4, True)][0].outputs
+        static_output = runner.captured[(4, True)].recording.outputs
         assert first.data_ptr() == static_output.data_ptr() and first.shape[0] == 3
         second = runner(*second_inputs)
         torch.testing.assert_close(first, second)  # the first result now shows the second call's values
@@ -114,7 +114,7 @@ def test_tuple_outputs_keep_their_structure_and_unbatched_outputs_are_not_cut(gr
     def fn(x):
         return x + bias, bias * 2
 
-    runner = GraphRunner(fn, (4,), device=graphs).capture([torch.zeros(4, 3)])
+    runner = GraphRunner(fn, (4,), RunnerOptions(device=graphs)).capture([torch.zeros(4, 3)])
     x = torch.randn(3, 3)
     shifted, doubled = runner(x)
     torch.testing.assert_close(shifted, x + bias)
@@ -128,10 +128,10 @@ def misdirect_inputs(runner, num_tokens):
 
 
 def test_debug_mode_catches_inputs_copied_away_from_the_captured_buffers(decoder, graphs):
-    runner = GraphRunner(decoder, SIZES, device=graphs, debug=True).capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, debug=True)).capture(decoder.inputs(2, seed=0))
     assert_parity(runner, decoder, [3])
     misdirect_inputs(runner, 3)
-    with pytest.raises(RuntimeError, match="input 0 was copied to 0x[0-9a-f]+, but the graphs read it from"):
+    with pytest.raises(RuntimeError, match=r"GraphRunner \(debug\): input 0 is at 0x[0-9a-f]+, but the graph reads it from"):
         runner(*decoder.inputs(3, seed=5))
 
 
@@ -163,11 +163,11 @@ def test_inputs_unlike_the_captured_ones_are_a_clear_error(runner, decoder, inpu
 def test_bad_runner_settings_are_config_errors(kwargs, message):
     settings = {"sizes": (1, 2), "device": "sim", **kwargs}
     with pytest.raises(GraphConfigError, match=message):
-        GraphRunner(lambda x: x, settings.pop("sizes"), **settings)
+        GraphRunner(lambda x: x, settings.pop("sizes"), RunnerOptions(**settings))
 
 
 def test_example_inputs_must_be_batched_tensors(graphs):
-    runner = GraphRunner(lambda x, y: x, (2,), device=graphs)
+    runner = GraphRunner(lambda x, y: x, (2,), RunnerOptions(device=graphs))
     with pytest.raises(GraphConfigError, match="batch sizes"):
         runner.capture([torch.zeros(2), torch.zeros(3)])
     with pytest.raises(GraphConfigError, match="tensors that share their batch size"):
@@ -221,7 +221,7 @@ def test_runners_sharing_one_device_capture_from_several_threads(decoder, sim, f
     runners: list[GraphRunner] = []
 
     def capture(thread: int) -> None:
-        runners.append(GraphRunner(decoder, SIZES, device=sim_graphs(sim)).capture(decoder.inputs(2, seed=thread)))
+        runners.append(GraphRunner(decoder, SIZES, RunnerOptions(device=sim_graphs(sim))).capture(decoder.inputs(2, seed=thread)))
 
     for _ in range(5):
         assert in_threads(2, capture) == []
@@ -231,7 +231,7 @@ def test_runners_sharing_one_device_capture_from_several_threads(decoder, sim, f
 
 
 def test_a_zero_copy_runner_refuses_a_second_thread(decoder, graphs):
-    runner = GraphRunner(decoder, SIZES, device=graphs, zero_copy_outputs=True).capture(decoder.inputs(2, seed=0))
+    runner = GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, zero_copy_outputs=True)).capture(decoder.inputs(2, seed=0))
     with torch.no_grad():
         first_inputs = decoder.inputs(3, seed=1)
         first = runner(*first_inputs)

@@ -23,7 +23,7 @@ from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
 from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, sim_graphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
-from vllm_ascend_graphs.runtime.runner import GraphRunner
+from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "third_party_backend"
@@ -154,7 +154,7 @@ def parity(runner, decoder, counts, *, uniform_decode):
 def test_its_capture_and_replay_serve_with_parity_on_the_sim_device(registry):
     backend, plan = planned(registry, [1, 2, 4, 8])
     decoder, sim = ReferenceDecoder(), SimDevice()
-    runner = GraphRunner(decoder, plan.capture_sizes, device=sim_graphs(sim), backend=backend, mode=plan.cudagraph_mode)
+    runner = GraphRunner(decoder, plan.capture_sizes, RunnerOptions(device=sim_graphs(sim), mode=plan.cudagraph_mode), backend=backend)
     runner.capture(decoder.inputs(2, seed=0))
     assert sorted(runner.captured) == [(size, uniform) for size in (1, 2, 4, 8) for uniform in (False, True)]
     counts = [1, 3, 4, 7, 8, 9, 2]  # 9 is above the largest size: eager
@@ -173,7 +173,7 @@ def test_by_default_it_captures_on_cuda_which_is_absent_here(registry):
 def test_its_capture_and_replay_serve_with_parity_on_cuda(registry):
     backend, plan = planned(registry, [1, 2, 4, 8])
     decoder = ReferenceDecoder().cuda()
-    runner = GraphRunner(decoder, plan.capture_sizes, backend=backend, mode=plan.cudagraph_mode)  # its own device
+    runner = GraphRunner(decoder, plan.capture_sizes, RunnerOptions(mode=plan.cudagraph_mode), backend=backend)  # its own device
     runner.capture(decoder.inputs(2, seed=0))
     assert runner.graphs.name == "cuda" and len(runner.captured) == 8
     parity(runner, decoder, [1, 3, 4, 7, 8, 9, 2], uniform_decode=True)

@@ -173,6 +173,32 @@ def test_capture_failure_raises_with_guidance_by_default(backend, step):
     assert "cudagraph_capture_sizes" in str(info.value) and "207008" in str(info.value.__cause__)
 
 
+def test_a_backends_own_capture_bug_follows_the_policy_as_in_the_runner(backend, step, monkeypatch):
+    """Not only a device's RuntimeError: any failure of the backend's capture code is a capture failure."""
+    def broken(graphs, fn, static_inputs, *, pool, mode):
+        raise KeyError("the backend's own bug")
+
+    monkeypatch.setattr(backend, "capture", broken)
+    step.state = ("FULL", BatchDescriptor(num_tokens=2, uniform=True))
+    x, w = torch.randn(2, 8), torch.randn(8, 8)
+    with pytest.raises(GraphCaptureError, match="KeyError: .the backend's own bug"):
+        runtime_hooks.GraphWrapper(piece, config_for("simgraph"), "FULL")(x, w)
+    shrinking = runtime_hooks.GraphWrapper(piece, config_for("simgraph", graph_capture_policy="shrink"), "FULL")
+    torch.testing.assert_close(shrinking(x, w), piece(x, w))
+    assert shrinking.eager == {step.state[1]}
+
+
+def test_debug_catches_inputs_that_moved_since_capture(backend, step):
+    wrapper = runtime_hooks.GraphWrapper(piece, config_for("simgraph"), runtime_mode="FULL")
+    wrapper.debug = True  # as with vLLM's logging at DEBUG
+    w = torch.randn(8, 8)
+    step.state = ("FULL", "4 tokens")
+    wrapper(torch.randn(4, 8), w)
+    with pytest.raises(RuntimeError, match=r"GraphWrapper for 4 tokens \(debug\): input 0 is at 0x[0-9a-f]+, but "
+                                           r"the graph reads it from 0x[0-9a-f]+"):
+        wrapper(torch.randn(4, 8), w)  # a new tensor, not vLLM's persistent buffer
+
+
 def test_compiler_runs_the_backend_compile_stage(backend, monkeypatch):
     config = config_for("simgraph")
     monkeypatch.setattr(adapter, "current_vllm_config", lambda: config)

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _discard_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback unless asked
-        from ..hooks.isolation import one_line
+        from ..errors import one_line
 
         if args.verbose:
             import traceback
@@ -154,7 +154,7 @@ def json_object(flag: str, text: str) -> Any:
     """`text` parsed as JSON; every way it can be unreadable is a one-line `GraphConfigError`."""
     import json
 
-    from ..errors import GraphConfigError
+    from ..errors import GraphConfigError, one_line
 
     try:
         return json.loads(text)
@@ -164,7 +164,7 @@ def json_object(flag: str, text: str) -> Any:
     except RecursionError:
         raise GraphConfigError(f"{flag}: JSON nested too deeply to read; allowed: a JSON object") from None
     except ValueError as exc:  # an integer past Python's digit limit
-        raise GraphConfigError(f"{flag}: unreadable JSON ({str(exc).splitlines()[0]}); allowed: a JSON object") from None
+        raise GraphConfigError(f"{flag}: unreadable JSON ({one_line(exc, typed=False)}); allowed: a JSON object") from None
 
 
 # -- list -------------------------------------------------------------------------------------
@@ -320,12 +320,9 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
 
 
 def _show_sizes(sizes: tuple[int, ...], none: str = "none (no graphs are captured)") -> str:
-    if not sizes:
-        return none
-    shown = ", ".join(map(str, sizes)) if len(sizes) <= 8 else (
-        f"{', '.join(map(str, sizes[:5]))}, ..., {', '.join(map(str, sizes[-2:]))}"
-    )
-    return f"{len(sizes)} sizes: {shown}"
+    from ..rules.capture_plan import show_sizes
+
+    return show_sizes(sizes, whole_up_to=8) if sizes else none
 
 
 def _decode_coverage(selection: Selection) -> str:

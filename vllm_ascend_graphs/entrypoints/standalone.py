@@ -11,10 +11,10 @@ from typing import Any
 
 from ..rules.config import AUTO, ROOT, GraphRequest
 from ..enums import CUDAGraphMode
-from ..errors import GraphCaptureError, GraphConfigError, show
-from ..hooks.isolation import PLUGIN_ERRORS, logger, one_line
+from ..errors import GraphCaptureError, GraphConfigError, one_line, show
+from ..hooks.isolation import PLUGIN_ERRORS, logger
 from ..rules.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
-from ..runtime.runner import GraphRunner
+from ..runtime.runner import GraphRunner, RunnerOptions
 from ..selection.selector import current_environment, select
 
 # The Ascend backends choose among NPU paths; on these devices "auto" means plain device graphs.
@@ -55,11 +55,11 @@ def capture(
     config = _config(additional_config, backend, policy)
     mode = CUDAGraphMode.parse(mode, "capture mode")
     request = GraphRequest.parse(config, cudagraph_mode=mode)
-    settings = {"warmup": warmup, "policy": request.graph_capture_policy, "debug": debug,
-                "zero_copy_outputs": zero_copy_outputs}
+    options = RunnerOptions(device=device, mode=mode, warmup=warmup, policy=request.graph_capture_policy, debug=debug,
+                            zero_copy_outputs=zero_copy_outputs)
     if request.graph_backend == AUTO and device in PLAIN_DEVICES:
         plain_sizes = default_capture_sizes(MAX_DEFAULT_CAPTURE_SIZE) if sizes is None else sizes
-        return GraphRunner(fn, plain_sizes, device=device, mode=mode, **settings).capture(example_inputs)
+        return GraphRunner(fn, plain_sizes, options).capture(example_inputs)
     if sizes is not None:
         request = GraphRequest.parse(config, cudagraph_mode=mode, capture_sizes=list(sizes))
     # No vLLM platform is involved: graphs are captured by the runtime here, on any machine.
@@ -72,9 +72,8 @@ def capture(
         if request.graph_capture_policy == "raise":
             raise error from exc
         logger().warning("graph_capture_policy %r: %s; every batch runs eagerly", request.graph_capture_policy, error)
-        return GraphRunner(fn, (), device=device, backend=chosen, **settings).capture(example_inputs)
-    runner = GraphRunner(compiled, plan.capture_sizes, device=device, backend=chosen, mode=plan.cudagraph_mode,
-                         **settings)
+        return GraphRunner(fn, (), options, backend=chosen).capture(example_inputs)
+    runner = GraphRunner(compiled, plan.capture_sizes, options._replace(mode=plan.cudagraph_mode), backend=chosen)
     return runner.capture(example_inputs)
 
 

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..backends.base import GraphBackend, Plan, Probe
-from ..errors import GraphConfigError, show
+from ..errors import GraphConfigError, one_line, show
 from ..probes.environment import Environment
 from ..rules.config import GraphRequest
 from ..rules.models import ModelInfo
 from .discovery import BUILTIN, Origin
 from .isolation import (PLUGIN_ERRORS, PROBE_TIMEOUT_VAR, Deadlines, PluginError, current_traceback, logger,
-                        one_line, output_to_stderr, probe_timeout)
+                        output_to_stderr, probe_timeout)
 
 
 def probe(backend: GraphBackend, origin: Origin, deadlines: Deadlines, request: GraphRequest,

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 PLUGIN_ERRORS = (Exception, SystemExit)  # what plugin code may raise without taking the host down
 PROBE_TIMEOUT_VAR = "ASCEND_GRAPHS_PROBE_TIMEOUT"
 DEFAULT_PROBE_TIMEOUT = 5.0  # seconds
-REASON_CHARACTERS = 300  # an exception's text in a reason is cut to this
 
 T = TypeVar("T")
 
@@ -40,16 +39,6 @@ def logger() -> logging.Logger:
     import logging
 
     return logging.getLogger("vllm_ascend_graphs")
-
-
-def one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`, bounded, and never failing (a plugin's `__str__` may raise)."""
-    try:
-        lines = str(exc).strip().splitlines()
-    except Exception:  # noqa: BLE001 - the reason must still be built
-        lines = []
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= REASON_CHARACTERS else text[:REASON_CHARACTERS - 3] + "..."
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import pluggy
 
 from ..backends.base import GraphBackend, Plan, Probe
-from ..errors import GraphConfigError, did_you_mean, show
+from ..errors import GraphConfigError, did_you_mean, one_line, show
 from ..probes.distributions import EntryPoint
 from ..probes.environment import Environment
 from ..rules.config import AUTO, GraphRequest, normalise_name
@@ -27,7 +27,7 @@ from ..rules.models import ModelInfo
 from . import calls, specs
 from .checks import checked_backend, names_of, returned_items, valid_name_of
 from .discovery import ALLOW_LIST_VAR, BUILTIN, Origin, allow_list_from_environ, discover, origin_of
-from .isolation import PLUGIN_ERRORS, Deadlines, current_traceback, logger, one_line, output_to_stderr
+from .isolation import PLUGIN_ERRORS, Deadlines, current_traceback, logger, output_to_stderr
 from .names import Claim, Settled, settle
 
 FAILED, CONFLICT, DISABLED = "failed", "conflict", "disabled"

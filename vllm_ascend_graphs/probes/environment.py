@@ -19,6 +19,7 @@ import os
 import re
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..errors import one_line
 from . import distributions, shared_libraries
 
 if TYPE_CHECKING:
@@ -148,12 +149,12 @@ def _probe_npu_stack(env: Environment) -> Environment:
                 changes["torch_npu_error"] = f"torch_npu {env.torch_npu} has no NPU graph API (torch.npu.NPUGraph)"
             changes["soc"] = soc_from_device_name(torch.npu.get_device_name(0))
         except (ImportError, RuntimeError, OSError, AttributeError) as exc:
-            changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {_first_line(exc)}"
+            changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {one_line(exc)}"
     if env.xlite is not None and env.xlite_problem is None:
         try:
             importlib.import_module("xlite._C")
         except (ImportError, RuntimeError, OSError) as exc:
-            changes["xlite_error"] = f"xlite {env.xlite} is installed but xlite._C does not load: {_first_line(exc)}"
+            changes["xlite_error"] = f"xlite {env.xlite} is installed but xlite._C does not load: {one_line(exc)}"
     return env.replace(**changes)
 
 
@@ -177,7 +178,7 @@ def xlite_readiness(version: str | None) -> str | None:
         missing = shared_libraries.missing_libraries(extension, package)
     except (OSError, ValueError) as exc:
         return (f"xlite {version} is installed but its native library {os.path.basename(extension)} cannot be read: "
-                f"{_first_line(exc)}")
+                f"{one_line(exc)}")
     if missing:
         return (f"xlite {version} is installed but not ready: xlite._C needs {', '.join(missing)}, which the "
                 "dynamic loader cannot find (install CANN and source its set_env.sh, or add its lib64 to "
@@ -192,8 +193,3 @@ def soc_from_device_name(name: str) -> str | None:
         if upper.startswith(prefix):
             return soc
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

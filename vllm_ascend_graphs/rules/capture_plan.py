@@ -16,6 +16,7 @@ the ceiling would not help, since a uniform decode batch never has more tokens t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from ..enums import CUDAGraphMode
@@ -174,7 +175,7 @@ def plan_capture_sizes(
 def _changed(before: tuple[int, ...], after: tuple[int, ...], notes: list[str], why: str) -> tuple[int, ...]:
     """`after`, with a note saying why when it differs from `before`."""
     if after != before:
-        notes.append(f"capture sizes {_show(before)} -> {_show(after)}: {why}")
+        notes.append(f"capture sizes {show_sizes(before)} -> {show_sizes(after)}: {why}")
     return after
 
 
@@ -302,7 +303,9 @@ def _tokens(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _show(sizes: tuple[int, ...]) -> str:
-    if len(sizes) > 6:
+def show_sizes(sizes: Sequence[int], *, whole_up_to: int = 6) -> str:
+    """Sizes for a message or `explain`: the whole list when short, else the count, the first three and the
+    largest (every list of sizes the package prints goes through here, so all read alike)."""
+    if len(sizes) > whole_up_to:
         return f"{len(sizes)} sizes [{', '.join(map(str, sizes[:3]))}, ..., {sizes[-1]}]"
     return str(list(sizes))

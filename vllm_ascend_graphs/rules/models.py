@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..enums import AttentionSupport
-from ..errors import GraphConfigError, invalid, show
+from ..errors import GraphConfigError, invalid, one_line, show
 
 FAMILIES = ("llama", "qwen-dense", "qwen-moe", "qwen3-vl", "deepseek-mla", "glm-moe", "minimax", "other")
 
@@ -131,7 +131,7 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
             raise GraphConfigError(f"--model: {show(config_path)} is nested too deeply to read; "
                                    "allowed: a JSON object as transformers writes it") from None
         except (OSError, ValueError) as exc:  # a JSON error, bad UTF-8, or an integer past Python's digit limit
-            raise GraphConfigError(f"--model: cannot read {show(config_path)}: {_first_line(exc)}") from None
+            raise GraphConfigError(f"--model: cannot read {show(config_path)}: {one_line(exc, typed=False)}") from None
         if not isinstance(config, dict):
             raise GraphConfigError(f"--model: {config_path!r} is not a JSON object")
         return cls.from_config_dict(config)
@@ -157,8 +157,3 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         extra = f", {', '.join(traits)}" if traits else ""
         return (f"{self.architecture} (family {self.family}{extra}; attention {self.attention_backend}: "
                 f"{self.attention_support.name})")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

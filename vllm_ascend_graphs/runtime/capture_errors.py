@@ -1,7 +1,8 @@
 """Turn a device's capture failure into a `GraphCaptureError` that says what it means and what to do.
 
-Ascend reports capture failures as `RuntimeError` text; the signatures below are the real ones
-(facts section 3). The 207008 advice follows the guide's troubleshooting section.
+Ascend reports capture failures as `RuntimeError` text; the signatures below are the real messages,
+and the 207008 advice follows the troubleshooting section of vLLM Ascend's graph-mode guide
+(`docs/source/user_guide/feature_guide/graph_mode.md` in its repository).
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import GraphCaptureError
+from ..errors import GraphCaptureError, one_line
+
+# What a capture may raise without taking the host down: a device's `RuntimeError`, or any other
+# failure of a backend's own capture code (`SystemExit` included); the capture policy decides.
+CAPTURE_FAILURES = (Exception, SystemExit)
 
 POLICY_HINT = ("to keep serving without the failed graphs, set additional_config graph_capture_policy "
                "to 'shrink' or 'eager'")
@@ -87,9 +92,8 @@ def capture_error(exc: BaseException, *, size: int, uniform_decode: bool, device
     message = str(exc)
     batch = f"{size} tokens ({'uniform decode' if uniform_decode else 'mixed'} batch)"
     signature = recognise(message)
-    first_line = next((line.strip() for line in message.splitlines() if line.strip()), type(exc).__name__)
-    if not isinstance(exc, RuntimeError):  # not a device's report: a backend's own error, named by its type
-        first_line = f"{type(exc).__name__}: {first_line}"
+    # A device reports as RuntimeError text; anything else is a backend's own error, named by its type.
+    first_line = one_line(exc, typed=not isinstance(exc, RuntimeError))
     if signature is None:
         text = (f"graph capture failed for {batch} on {device}: {first_line}. "
                 f"Run eagerly (enforce_eager=True) to check the model itself; {POLICY_HINT}.")

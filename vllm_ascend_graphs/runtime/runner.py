@@ -19,6 +19,10 @@ Contracts:
   rows independently (as a model's token dimension is) - those rows are cut from the outputs.
 - Addresses: graphs read the static input buffers by address; `debug=True` checks on every call
   that the inputs are copied to exactly those addresses.
+
+How it captures and serves (device, mode, warm-up runs, failure policy, debug checks, output
+copies) is one record, `RunnerOptions`; what it captures is the callable and the sizes, and whose
+capture/replay duties it uses is the backend.
 - Threads: a runner may be called from several threads. Graph-served calls (copy in, replay,
   copy out) take turns under one lock, since they share the static buffers; eager calls run
   at once. With `zero_copy_outputs=True` the outputs are views that the next call overwrites, so
@@ -33,16 +37,17 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from ..rules.config import CAPTURE_POLICIES
-from ..errors import GraphCaptureError, GraphConfigError, invalid
 from ..enums import CUDAGraphMode
-from .capture_errors import capture_error
+from ..errors import GraphCaptureError, GraphConfigError, invalid
+from ..rules.config import CAPTURE_POLICIES
+from .capture_errors import CAPTURE_FAILURES, capture_error
 from .devices import DeviceGraphs, Recording, get_device
+from .graph_entry import GraphEntry
 
 if TYPE_CHECKING:
     from ..backends.base import GraphBackend
@@ -50,6 +55,35 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vllm_ascend_graphs")
 
 BatchKey = tuple[int, bool]  # (number of tokens, uniform decode)
+
+
+class RunnerOptions(NamedTuple):
+    """How a `GraphRunner` captures and serves.
+
+    `device`: a `runtime.devices` name or a `DeviceGraphs`; None for the backend's own. `policy`:
+    what a capture failure does: "raise" a `GraphCaptureError`, "shrink" (drop the failed sizes and
+    serve with the rest) or "eager" (give up graphs); the last two log exactly what was lost.
+    `warmup`: eager runs before each capture. `debug`: check on every call that the inputs land
+    where the graphs read them. `zero_copy_outputs`: return views of the graphs' outputs (valid
+    until the next call) instead of copies.
+    """
+
+    device: str | DeviceGraphs | None = None
+    mode: CUDAGraphMode | str = CUDAGraphMode.FULL_DECODE_ONLY
+    warmup: int = 1
+    policy: str = "raise"
+    debug: bool = False
+    zero_copy_outputs: bool = False
+
+    def checked(self) -> RunnerOptions:
+        """The options themselves, once checked; bad values are one-line errors naming what is allowed (the
+        runner parses the mode)."""
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise invalid("GraphRunner warmup", self.warmup, "a non-negative integer")
+        if self.policy not in CAPTURE_POLICIES:
+            raise invalid("additional_config.graph_capture_policy", self.policy,
+                          ", ".join(map(repr, CAPTURE_POLICIES)), choices=CAPTURE_POLICIES)
+        return self
 
 
 class _DeviceGraphsOnly:
@@ -66,55 +100,35 @@ class _DeviceGraphsOnly:
 class _Step:
     """Everything one call of one batch size needs, precomputed so the call itself stays short."""
 
-    __slots__ = ("size", "inputs", "replay", "outputs", "pack")
+    __slots__ = ("size", "inputs", "replay", "outputs", "pack", "entry")
 
     def __init__(self, size: int, inputs: tuple[Any, ...], replay: Callable[[], None], outputs: list[Any],
-                 pack: Callable[[list[Any]], Any]):
+                 pack: Callable[[list[Any]], Any], entry: GraphEntry):
         self.size, self.inputs, self.replay, self.outputs, self.pack = size, inputs, replay, outputs, pack
+        self.entry = entry
 
 
 class GraphRunner:
     """Captures `fn` per batch key on a device graph API and serves calls by replay (see the module doc).
 
-    `device` is a `runtime.devices` name or a `DeviceGraphs`; by default the backend's own.
-    `backend` supplies the capture/replay duties (None: plain device graphs). `policy` says what a
-    capture failure does: "raise" a `GraphCaptureError`, "shrink" (drop the failed sizes and
-    serve with the rest) or "eager" (give up graphs); the last two log exactly what was lost.
+    `backend` supplies the capture/replay duties (None: plain device graphs) and, unless
+    `options.device` names another, the device.
     """
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        sizes: Iterable[int],
-        *,
-        device: str | DeviceGraphs | None = None,
-        backend: GraphBackend | None = None,
-        mode: CUDAGraphMode | str = CUDAGraphMode.FULL_DECODE_ONLY,
-        warmup: int = 1,
-        policy: str = "raise",
-        debug: bool = False,
-        zero_copy_outputs: bool = False,
-    ):
+    def __init__(self, fn: Callable[..., Any], sizes: Iterable[int], options: RunnerOptions | None = None, *,
+                 backend: GraphBackend | None = None):
+        options = (options or RunnerOptions()).checked()
         self._fn = fn
         self._backend = backend
         self._duties = backend or _DeviceGraphsOnly()
         self.sizes = _checked_sizes(sizes)
-        self.mode = CUDAGraphMode.parse(mode, "GraphRunner mode")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise invalid("GraphRunner warmup", warmup, "a non-negative integer")
-        if policy not in CAPTURE_POLICIES:
-            raise invalid("additional_config.graph_capture_policy", policy, ", ".join(map(repr, CAPTURE_POLICIES)),
-                          choices=CAPTURE_POLICIES)
-        self.warmup = warmup
-        self.policy = policy
-        self.debug = debug
-        self.zero_copy_outputs = zero_copy_outputs
-        self.graphs = _resolve_device(device, backend)
-        self.captured: dict[BatchKey, tuple[Recording, CUDAGraphMode]] = {}
+        self.options = options
+        self.mode = CUDAGraphMode.parse(options.mode, "GraphRunner mode")
+        self.graphs = _resolve_device(options.device, backend)
+        self.captured: dict[BatchKey, GraphEntry] = {}
         self.dropped: dict[BatchKey, GraphCaptureError] = {}
         self.capture_seconds: dict[BatchKey, float] = {}
         self._static_inputs: tuple[torch.Tensor, ...] = ()
-        self._addresses: list[int] = []
         self._uniform_steps: list[_Step | None] = []
         self._mixed_steps: list[_Step | None] = []
         self._lock = threading.Lock()  # graph-served calls share the static buffers: one at a time
@@ -143,7 +157,6 @@ class GraphRunner:
                     break
         self._report_failures()
         self._build_tables()
-        self._addresses = [buffer.data_ptr() for buffer in self._static_inputs]
         return self
 
     def _keys(self) -> list[tuple[BatchKey, CUDAGraphMode]]:
@@ -161,33 +174,36 @@ class GraphRunner:
         """Capture one key; False stops capturing (the eager policy, or a backend that captures nothing)."""
         size, uniform = key
         inputs = [buffer[:size] for buffer in self._static_inputs]
-        for _ in range(self.warmup):
+        for _ in range(self.options.warmup):
             self._fn(*inputs)
         start = time.perf_counter()
+        graphs = self.graphs
+        assert graphs is not None  # _keys() is empty without a device
         try:
-            recording = self._duties.capture(self.graphs, self._fn, inputs, pool=pool, mode=mode)
-        except (Exception, SystemExit) as exc:  # a device's RuntimeError, or a backend's own bug: the policy decides
-            error = capture_error(exc, size=size, uniform_decode=uniform, device=self.graphs.name)
-            if self.policy == "raise":
+            recording = self._duties.capture(graphs, self._fn, inputs, pool=pool, mode=mode)
+        except CAPTURE_FAILURES as exc:
+            error = capture_error(exc, size=size, uniform_decode=uniform, device=graphs.name)
+            if self.options.policy == "raise":
                 raise error from exc
             error.__cause__ = exc
             self.dropped[key] = error
-            if self.policy == "eager":
+            if self.options.policy == "eager":
                 self.captured.clear()
                 self.capture_seconds.clear()
-            return self.policy == "shrink"
+            return self.options.policy == "shrink"
         if recording is None:
-            logger.info("graph runner: backend %r captures no graphs; every batch runs eagerly", self._backend.name)
+            logger.info("graph runner: backend %r captures no graphs; every batch runs eagerly",
+                        getattr(self._backend, "name", None))
             return False
         self.capture_seconds[key] = time.perf_counter() - start
-        self.captured[key] = (recording, mode)
+        self.captured[key] = GraphEntry.captured(recording, mode, inputs)
         return True
 
     def _report_failures(self) -> None:
         if not self.dropped:
             return
         first = next(iter(self.dropped.values()))
-        if self.policy == "eager":
+        if self.options.policy == "eager":
             logger.warning("graph_capture_policy 'eager': graph capture failed, so no graphs are used and every "
                            "batch runs eagerly. %s", first)
             return
@@ -195,7 +211,7 @@ class GraphRunner:
         logger.warning(
             "graph_capture_policy 'shrink': capture failed for %d of %d graphs on %s and they were dropped: %s. "
             "Kept: %s. Batches of a dropped size pad up to the next kept size, or run eagerly. First failure: %s",
-            len(self.dropped), len(self.dropped) + len(self.captured), self.graphs.name,
+            len(self.dropped), len(self.dropped) + len(self.captured), getattr(self.graphs, "name", None),
             ", ".join(_describe(key) for key in self.dropped), kept, first,
         )
 
@@ -207,14 +223,14 @@ class GraphRunner:
             table: list[_Step | None] = [None] * (sizes[-1] + 1 if sizes else 0)
             previous = 0
             for size in sizes:
-                recording, mode = self.captured[(size, uniform)]
-                outputs, pack = _flatten_outputs(recording.outputs)
-                replay = functools.partial(self._duties.replay, self.graphs, recording, mode)
+                entry = self.captured[(size, uniform)]
+                outputs, pack = _flatten_outputs(entry.recording.outputs)
+                replay = functools.partial(self._duties.replay, self.graphs, entry.recording, entry.mode)
                 for n in range(previous + 1, size + 1):  # the batch sizes that pad up to `size`
                     if n not in views:
                         views[n] = tuple(buffer[:n] for buffer in self._static_inputs)
                     cut = [out[:n] if out.dim() and out.shape[0] == size else out for out in outputs]
-                    table[n] = _Step(size, views[n], replay, cut, pack)
+                    table[n] = _Step(size, views[n], replay, cut, pack, entry)
                 previous = size
             if uniform:
                 self._uniform_steps = table
@@ -233,11 +249,11 @@ class GraphRunner:
         if step is None:
             return self._fn(*inputs)
         with self._lock:
-            if self.zero_copy_outputs:
+            if self.options.zero_copy_outputs:
                 self._check_one_thread()  # before the copy: a refused call must not overwrite another's outputs
-            self._load(step.inputs, inputs)
+            self._load(step, inputs)
             step.replay()
-            if self.zero_copy_outputs:
+            if self.options.zero_copy_outputs:
                 return step.pack(step.outputs)
             return step.pack([out.clone() for out in step.outputs])
 
@@ -247,20 +263,21 @@ class GraphRunner:
         if self._zero_copy_thread is None:
             self._zero_copy_thread = thread
         elif self._zero_copy_thread != thread:
-            raise RuntimeError("GraphRunner(zero_copy_outputs=True) serves the one thread that called it first: its "
+            raise RuntimeError("GraphRunner with zero_copy_outputs=True serves the one thread that called it first: its "
                                "outputs are views the next call overwrites, so another thread would read wrong "
                                "values; allowed: zero_copy_outputs=False (the default) for a runner shared by threads")
 
-    def _load(self, views: tuple[Any, ...], inputs: tuple[Any, ...]) -> None:
+    def _load(self, step: _Step, inputs: tuple[Any, ...]) -> None:
         """Copy the inputs into the static buffers (their first rows)."""
+        views = step.inputs
         if len(inputs) != len(views):
             raise TypeError(f"GraphRunner: got {len(inputs)} inputs; allowed: {len(views)} tensors, as captured")
         for view, value in zip(views, inputs):
             if view.shape != getattr(value, "shape", None) or view.dtype != value.dtype:
                 raise _mismatch(views, inputs)
             view.copy_(value)
-        if self.debug:
-            self._check_addresses(views)
+        if self.options.debug:
+            step.entry.check_inputs(views, "GraphRunner")
 
     def padded_size(self, num_tokens: int, uniform_decode: bool = True) -> int | None:
         """The captured size a batch of `num_tokens` replays at, or None when it runs eagerly."""
@@ -272,15 +289,6 @@ class GraphRunner:
     def static_inputs(self) -> tuple[torch.Tensor, ...]:
         """The buffers every graph reads its inputs from (at the largest size)."""
         return self._static_inputs
-
-    def _check_addresses(self, views: tuple[Any, ...]) -> None:
-        """Debug: the inputs went where the graphs read them (the static buffers captured)."""
-        for index, (view, captured) in enumerate(zip(views, self._addresses)):
-            if view.data_ptr() != captured:
-                raise RuntimeError(
-                    f"GraphRunner (debug): input {index} was copied to {view.data_ptr():#x}, but the graphs read it "
-                    f"from {captured:#x}; replays would compute on stale inputs"
-                )
 
     def __repr__(self) -> str:
         device = self.graphs.name if self.graphs else None

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from ...rules.assumptions import Assumptions
 from ...backends.base import Plan
 from ...backends.native import NATIVE
-from ...rules.capture_plan import DecodeShape, runtime_graphs
+from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
 from ...rules.config import GraphRequest
 from ...probes.environment import probe_environment
 from ...rules.models import ModelInfo
@@ -224,8 +224,9 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
 
 
 def _show(value: Any) -> str:
+    """A setting's value in an override's text: sizes (per runtime mode for `graphs`) as `explain` shows them."""
     if isinstance(value, dict):
         return ", ".join(f"{key} {_show(sizes)}" for key, sizes in value.items())
-    if isinstance(value, list) and len(value) > 6:
-        return f"{len(value)} sizes [{', '.join(map(str, value[:3]))}, ..., {value[-1]}]"
+    if isinstance(value, list):
+        return show_sizes(value)
     return str(value)

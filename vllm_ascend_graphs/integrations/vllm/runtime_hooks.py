@@ -24,8 +24,9 @@ from ...rules.config import GraphRequest
 from ...errors import GraphCaptureError
 from ...hooks.registry import get_registry
 from ...rules.modes import CUDAGraphMode
-from ...runtime.capture_errors import capture_error
+from ...runtime.capture_errors import CAPTURE_FAILURES, capture_error
 from ...runtime.devices import DeviceGraphs, get_device
+from ...runtime.graph_entry import GraphEntry
 from . import adapter
 from .decision import recorded
 
@@ -91,7 +92,7 @@ class GraphWrapper:
         policy = adapter.additional_config(vllm_config).get("graph_capture_policy", "raise")
         self.policy = GraphRequest.parse({"graph_capture_policy": policy}).graph_capture_policy
         self.graphs, self.pool = _device(self.backend.device)
-        self.entries: dict[Any, Any] = {}
+        self.entries: dict[Any, GraphEntry] = {}
         self.eager: set[Any] = set()
         self.all_eager = False
         self.debug = adapter.logger().isEnabledFor(logging.DEBUG)
@@ -107,11 +108,10 @@ class GraphWrapper:
         entry = self.entries.get(descriptor)
         if entry is None:
             return self._capture(descriptor, args, kwargs)
-        recording, addresses = entry
         if self.debug:
-            _check_addresses(descriptor, args, addresses)
-        self.backend.replay(self.graphs, recording, self.runtime_mode)
-        return recording.outputs
+            entry.check_inputs(args, f"GraphWrapper for {descriptor}")
+        self.backend.replay(self.graphs, entry.recording, self.runtime_mode)
+        return entry.recording.outputs
 
     def _capture(self, descriptor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         def piece(*inputs: Any) -> Any:
@@ -119,7 +119,7 @@ class GraphWrapper:
 
         try:
             recording = self.backend.capture(self.graphs, piece, args, pool=self.pool, mode=self.runtime_mode)
-        except RuntimeError as exc:
+        except CAPTURE_FAILURES as exc:  # as GraphRunner: a device's error or the backend's own; the policy decides
             error = capture_error(exc, size=getattr(descriptor, "num_tokens", 0),
                                   uniform_decode=bool(getattr(descriptor, "uniform", False)), device=self.graphs.name)
             if self.policy == "raise":
@@ -129,7 +129,7 @@ class GraphWrapper:
         if recording is None:
             self.eager.add(descriptor)
             return self.runnable(*args, **kwargs)
-        self.entries[descriptor] = (recording, [getattr(a, "data_ptr", lambda: None)() for a in args])
+        self.entries[descriptor] = GraphEntry.captured(recording, self.runtime_mode, args)
         self.backend.replay(self.graphs, recording, self.runtime_mode)  # a capture computes nothing on a device
         return recording.outputs
 
@@ -143,13 +143,6 @@ class GraphWrapper:
             self.eager.add(descriptor)
             adapter.logger().warning("graph_capture_policy 'shrink': capture failed for %s, which now runs eagerly. %s",
                                      descriptor, error)
-
-
-def _check_addresses(descriptor: Any, args: tuple[Any, ...], addresses: list[int | None]) -> None:
-    now = [getattr(a, "data_ptr", lambda: None)() for a in args]
-    if now != addresses:
-        raise RuntimeError(f"GraphWrapper (debug): the inputs of {descriptor} moved since capture "
-                           f"({addresses} -> {now}); replays would read stale buffers")
 
 
 class GraphCompiler(adapter.compiler_interface()):  # type: ignore[misc]
