@@ -2,6 +2,9 @@
 VENV          ?= .venv
 PYTHON        := $(VENV)/bin/python
 STAMP         := $(VENV)/.installed
+# tests/core with nothing but its declared dependencies (the `core-test` extra and pluggy).
+CORE_VENV     ?= .venv-core
+CORE_STAMP    := $(CORE_VENV)/.installed
 # The contract tier's environments, one per vLLM that a tested vllm-ascend pairs with
 # (tests/ascend/versions.py): $(ASCEND_ROOT)/vllm-VERSION/, sharing torch (scripts/setup-venv-ascend.sh).
 ASCEND_ROOT   ?= .venv-ascend
@@ -13,11 +16,15 @@ ASCEND_STAMPS := $(ASCEND_VLLMS:%=$(ASCEND_ROOT)/vllm-%/.installed)
 demo: $(STAMP)
 	$(PYTHON) examples/offline_inference.py
 
-# The suite on vLLM 0.32.0; then the contract tier once per environment: each vllm-ascend's real
-# source on the vLLM it pairs with, and the adapter's checks on that vLLM too. Every environment
-# runs even when one fails; the last line names those that failed.
-test: $(STAMP) $(ASCEND_STAMPS)
-	$(PYTHON) -m pytest -q --ignore=tests/ascend
+# Lint and type check; the core tests in their bare environment; the suite on vLLM 0.32.0; then the
+# contract tier once per environment: each vllm-ascend's real source on the vLLM it pairs with, and
+# the adapter's checks on that vLLM too. Every contract environment runs even when one fails; the
+# last line names those that failed.
+test: $(STAMP) $(CORE_STAMP) $(ASCEND_STAMPS)
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
+	$(CORE_VENV)/bin/python -m pytest -q tests/core
+	$(PYTHON) -m pytest -q --ignore=tests/ascend --ignore=tests/core
 	@failed=""; for vllm in $(ASCEND_VLLMS); do \
 		echo "== contract tier on vLLM $$vllm ($(ASCEND_ROOT)/vllm-$$vllm)"; \
 		$(ASCEND_ROOT)/vllm-$$vllm/bin/python -m pytest -q tests/ascend tests/vllm/test_adapter.py \
@@ -29,6 +36,11 @@ test: $(STAMP) $(ASCEND_STAMPS)
 $(STAMP): pyproject.toml scripts/setup-venv.sh
 	sh scripts/setup-venv.sh $(VENV)
 	touch $(STAMP)
+
+$(CORE_STAMP): pyproject.toml
+	[ -x $(CORE_VENV)/bin/python ] || python3 -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/python -m pip --disable-pip-version-check --quiet install -e '.[core-test]'
+	touch $(CORE_STAMP)
 
 $(ASCEND_ROOT)/vllm-%/.installed: pyproject.toml scripts/setup-venv-ascend.sh
 	sh scripts/setup-venv-ascend.sh $(ASCEND_ROOT) $*
@@ -43,4 +55,4 @@ mutation: $(STAMP)
 	$(PYTHON) scripts/mutation.py
 
 clean:
-	rm -rf $(VENV) $(ASCEND_ROOT) .cache demo-model .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CORE_VENV) $(ASCEND_ROOT) .cache demo-model .pytest_cache .hypothesis

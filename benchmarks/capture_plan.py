@@ -120,11 +120,11 @@ def main() -> int:
     args = parser.parse_args()
     seqs = MAX_NUM_SEQS[::16] if args.quick else MAX_NUM_SEQS
     platform_cls = load_vllm_ascend()
+    import vllm
     from vllm.config import CUDAGraphMode
 
-    import vllm
-    from vllm_ascend_graphs.rules.capture_plan import DecodeShape, plan_capture_sizes
     from vllm_ascend_graphs.enums import CUDAGraphMode as OurMode
+    from vllm_ascend_graphs.rules.capture_plan import DecodeShape, plan_capture_sizes
 
     start = time.perf_counter()
     totals: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -184,7 +184,7 @@ def render(totals, vllm_version: str, seconds: float, seqs: range) -> str:
                  f"{grand['ours_graphs'] / grand['alone_graphs']:.3f}", str(grand["max_extra_graphs"]),
                  str(grand["max_extra_sizes"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths)) for row in rows]
+    lines = ["  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True)) for row in rows]
     return head + "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ CUDA it says so and exits 0, writing nothing.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import time
@@ -69,8 +70,8 @@ def parity_lines(title: str, runner, decoder, sizes) -> tuple[list[str], bool]:
 
 
 def aclgraph_runner(decoder, mode: str):
-    from vllm_ascend_graphs.rules.config import GraphRequest
     from vllm_ascend_graphs.probes.environment import Environment
+    from vllm_ascend_graphs.rules.config import GraphRequest
     from vllm_ascend_graphs.rules.models import ModelInfo
     from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
     from vllm_ascend_graphs.selection.selector import select
@@ -102,13 +103,14 @@ def step_us(step) -> float:
 
 
 def latency_lines(decoder) -> list[str]:
-    from vllm_ascend_graphs.runtime.runner import GraphRunner
+    from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 
     lines = ["Per-step decode latency (median of %d synchronised steps)" % STEPS,
              f"{'tokens':>6}  {'eager us':>9}  {'runner us':>9}  {'zero-copy us':>12}  {'bare replay us':>14}  "
              f"{'eager/runner':>12}  {'runner/bare':>11}"]
     runner = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda")).capture(decoder.inputs(2, seed=0))
-    zero_copy = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda", zero_copy_outputs=True)).capture(decoder.inputs(2, seed=0))
+    zero_copy = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda", zero_copy_outputs=True)).capture(
+        decoder.inputs(2, seed=0))
     for n in (1, 8):
         inputs = decoder.inputs(n, seed=n)
         static = [x.clone() for x in inputs]
@@ -117,9 +119,9 @@ def latency_lines(decoder) -> list[str]:
             bare = torch.cuda.CUDAGraph()
             with torch.cuda.graph(bare):
                 decoder(*static)
-            eager_us = step_us(lambda: decoder(*inputs))
-        runner_us = step_us(lambda: runner(*inputs))
-        zero_us = step_us(lambda: zero_copy(*inputs))
+            eager_us = step_us(functools.partial(decoder, *inputs))
+        runner_us = step_us(functools.partial(runner, *inputs))
+        zero_us = step_us(functools.partial(zero_copy, *inputs))
         bare_us = step_us(bare.replay)
         lines.append(f"{n:>6}  {eager_us:>9.1f}  {runner_us:>9.1f}  {zero_us:>12.1f}  {bare_us:>14.1f}  "
                      f"{eager_us / runner_us:>11.2f}x  {runner_us / bare_us:>10.2f}x")
@@ -134,17 +136,19 @@ def main() -> int:
               "no results written")
         return 0
     from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder
-    from vllm_ascend_graphs.runtime.runner import GraphRunner
+    from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 
     started = time.perf_counter()
     decoder = ReferenceDecoder().to("cuda")
     lines = [f"gpu_check on {torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})", ""]
     runner = GraphRunner(decoder, SIZES, RunnerOptions(device="cuda", mode="FULL")).capture(decoder.inputs(2, seed=0))
-    section, all_ok = parity_lines("1. Runner on the cuda device (FULL: uniform and mixed keys)", runner, decoder, SIZES)
+    section, all_ok = parity_lines("1. Runner on the cuda device (FULL: uniform and mixed keys)", runner, decoder,
+                                   SIZES)
     lines += [*section, ""]
     map_torch_npu_onto_cuda()
     for mode in ("FULL_DECODE_ONLY", "PIECEWISE"):
-        section, ok = parity_lines(f"2. ACLGraph backend, {mode}, torch.npu -> torch.cuda", aclgraph_runner(decoder, mode),
+        section, ok = parity_lines(f"2. ACLGraph backend, {mode}, torch.npu -> torch.cuda",
+                                   aclgraph_runner(decoder, mode),
                                    decoder, SIZES)
         lines += [*section, ""]
         all_ok &= ok

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 
@@ -67,12 +68,14 @@ def overhead_rows(calls: int, repeats: int) -> list[tuple]:
     for name, (fn, example, make_inputs) in graphs.items():
         runner = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device="sim")).capture(example)
         own = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device=no_replay)).capture(example)
-        own_zero_copy = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device=no_replay, zero_copy_outputs=True)).capture(example)
+        own_zero_copy = GraphRunner(fn, DECODE_SIZES, RunnerOptions(device=no_replay, zero_copy_outputs=True)).capture(
+            example)
         for n in DECODE_SIZES:
             inputs = make_inputs(n)
             bare = runner.captured[(n, True)].recording.graph.replay
             bare_us, runner_us, overhead_us, zero_copy_us = best_us(
-                calls, repeats, bare, lambda: runner(*inputs), lambda: own(*inputs), lambda: own_zero_copy(*inputs))
+                calls, repeats, bare, functools.partial(runner, *inputs), functools.partial(own, *inputs),
+                functools.partial(own_zero_copy, *inputs))
             rows.append((name, n, bare_us, runner_us, overhead_us, (bare_us + overhead_us) / bare_us, zero_copy_us))
     return rows
 
@@ -100,8 +103,8 @@ def main() -> None:
     for name, n, bare, runner, overhead, ratio, zero_overhead in overhead_rows(args.calls, args.repeats):
         verdict = "met" if overhead <= OVERHEAD_LIMIT_US and ratio <= RATIO_LIMIT else "not met"
         target = verdict if name == "reference decoder" else "(fixed cost only)"
-        print(f"{name:<18} {n:>6} {bare:>14.1f} {runner:>10.1f} {overhead:>11.1f} {ratio:>6.3f} {zero_overhead:>21.1f}  "
-              f"{target}")
+        print(f"{name:<18} {n:>6} {bare:>14.1f} {runner:>10.1f} {overhead:>11.1f} {ratio:>6.3f} "
+              f"{zero_overhead:>21.1f}  {target}")
 
     print("(a) (bare replay + overhead) / bare replay")
 

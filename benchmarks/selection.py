@@ -32,7 +32,8 @@ FIRST_SELECT = (  # after the (separately measured) package import, which is laz
     "g.select(None, model=g.ModelInfo.from_architecture('Qwen3ForCausalLM')); "
     "print((time.perf_counter()-t)*1e3)"
 )
-CLI_IMPORT = "import time; t=time.perf_counter(); import vllm_ascend_graphs.entrypoints.cli; print((time.perf_counter()-t)*1e3)"
+CLI_IMPORT = ("import time; t=time.perf_counter(); import vllm_ascend_graphs.entrypoints.cli; "
+              "print((time.perf_counter()-t)*1e3)")
 
 
 def fresh_ms(code: str, checkout: str | None = None) -> float:
@@ -126,7 +127,8 @@ def main() -> None:
         ("select() warm, + plugin backend, median", f"{statistics.median(plugin):.1f} us", "< 1000 us"),
         ("select() warm, + plugin backend, p99", f"{sorted(plugin)[int(len(plugin) * 0.99)]:.1f} us", ""),
         (f"first select(), min / median / max of {RUNS}", spread(first[None], "ms"), "< 25 ms"),
-        (f"import vllm_ascend_graphs.entrypoints.cli, min / median / max of {RUNS}", spread(cli[None], "ms"), "< 30 ms"),
+        (f"import vllm_ascend_graphs.entrypoints.cli, min / median / max of {RUNS}", spread(cli[None], "ms"),
+         "< 30 ms"),
         ("import vllm_ascend_graphs (added, medians)", f"{import_cost:.1f} ms", "< 30 ms"),
     ]
     if args.baseline:

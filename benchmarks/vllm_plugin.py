@@ -109,11 +109,11 @@ def main() -> None:
     on, off = results[True], results[False]
     print(f"{'LLM(...) start-up, plugin on':<{WIDTH}} {spread([r['startup'] for r in on], scale=1e3)}")
     print(f"{'LLM(...) start-up, plugin off':<{WIDTH}} {spread([r['startup'] for r in off], scale=1e3)}")
-    pairs = [a["startup"] - b["startup"] for a, b in zip(on, off)]
+    pairs = [a["startup"] - b["startup"] for a, b in zip(on, off, strict=True)]
     print(f"{'start-up on - off, per round':<{WIDTH}} {spread(pairs, scale=1e3)}  (noise: see the spreads)")
     print(f"{'generation tokens/s, plugin on':<{WIDTH}} {spread([r['tps'] for r in on], 'tok/s')}")
     print(f"{'generation tokens/s, plugin off':<{WIDTH}} {spread([r['tps'] for r in off], 'tok/s')}")
-    ratios = [a["tps"] / b["tps"] for a, b in zip(on, off)]
+    ratios = [a["tps"] / b["tps"] for a, b in zip(on, off, strict=True)]
     print(f"{'throughput on / off, per round':<{WIDTH}} {min(ratios):8.3f} {statistics.median(ratios):8.3f} "
           f"{max(ratios):8.3f} x     >= 0.98 x")
     print()

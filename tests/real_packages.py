@@ -52,7 +52,8 @@ def xlite_folder() -> Path:
     """The installed xlite's package folder (found without importing xlite)."""
     spec = importlib.util.find_spec("xlite")
     if spec is None or not spec.submodule_search_locations:
-        pytest.fail(f"xlite is not installed here: the test set-up installs it (pip install --pre xlite=={XLITE_VERSION})")
+        pytest.fail(f"xlite is not installed here: the test set-up installs it "
+                    f"(pip install --pre xlite=={XLITE_VERSION})")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from versions import MAIN, V0_23, V0_26, VllmAscend
+from versions import MAIN, V0_26, VllmAscend
 
 XLITE_VERSION = "0.2.0rc4"
 ENGINE_DEFAULTS: dict[str, Any] = {"max_num_seqs": 64, "max_model_len": 512, "skip_tokenizer_init": True}
@@ -315,13 +315,15 @@ CASES = [
     Case("llama-xlite-seqs12-installed", engine=seqs(12), additional=xlite(), xlite_installed=True),
     Case("llama-950-seqs100", soc="950", engine=seqs(100)),
     # Sizes the user gave are kept as given (the eager decode batches are named in a note).
-    Case("llama-seqs12-user-sizes", engine=seqs(12, **mode("FULL_AND_PIECEWISE", cudagraph_capture_sizes=[1, 2, 4, 8]))),
+    Case("llama-seqs12-user-sizes",
+         engine=seqs(12, **mode("FULL_AND_PIECEWISE", cudagraph_capture_sizes=[1, 2, 4, 8]))),
     Case("llama-seqs20-user-max-size", engine=seqs(20, **mode("FULL_DECODE_ONLY", max_cudagraph_capture_size=16))),
     Case("llama-seqs12-spec3-user-sizes", engine=seqs(12, **ngram(3), **mode("FULL_DECODE_ONLY",
                                                                          cudagraph_capture_sizes=[1, 6, 30, 48]))),
     # 310P with ngram: its model runner captures decode graphs for one token per request, a rule
     # of vLLM Ascend's that the plan does not model; the worker reports it.
-    Case("llama-310p-seqs12-spec1-full-decode-only", soc="310P", engine=seqs(12, **ngram(1), **mode("FULL_DECODE_ONLY")),
+    Case("llama-310p-seqs12-spec1-full-decode-only", soc="310P",
+         engine=seqs(12, **ngram(1), **mode("FULL_DECODE_ONLY")),
          worker_overrides=("graphs",)),
 ]
 BY_ID = {case.id: case for case in CASES}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from real_packages import torch_npu_source
 from versions import VERSIONS, VllmAscend, installed, pinned
 

@@ -112,13 +112,12 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
     """The engine config vLLM, our plugin and vllm-ascend build for the case, what a worker's model
     runner then decides (`worker_stage.py`), and what was logged in each stage."""
     from vllm.engine.arg_utils import EngineArgs
-
     from worker_stage import start_model_runner
 
     with logged_by_plugin() as logged:
         try:
             config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
-        except Exception as exc:  # the contract may expect an error
+        except Exception as exc:  # noqa: BLE001 - the contract may expect an error, of any type
             return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
     front = facts(config)  # before the worker stage, which runs in this process too
     with logged_by_plugin() as worker_logged:
@@ -169,7 +168,8 @@ def facts(config: Any) -> dict[str, Any]:
 
 def _ascend_flags(ascend: Any) -> dict[str, bool]:
     compilation = ascend.ascend_compilation_config
-    return {"npugraph_ex": bool(compilation.enable_npugraph_ex), "static_kernel": bool(compilation.enable_static_kernel),
+    return {"npugraph_ex": bool(compilation.enable_npugraph_ex),
+            "static_kernel": bool(compilation.enable_static_kernel),
             "xlite": bool(ascend.xlite_graph_config.enabled)}
 
 

@@ -117,7 +117,8 @@ class _WheelModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, source: Path):
         self.root = source / "torch_npu"
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, fullname: str, path: object = None,
+                  target: object = None) -> importlib.machinery.ModuleSpec | None:
         if not fullname.startswith("torch_npu.") or fullname in sys.modules:
             return None
         base = self.root.joinpath(*fullname.split(".")[1:])

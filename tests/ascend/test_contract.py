@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cases import CASES, Case
 from versions import installed
 
@@ -144,7 +143,7 @@ def test_every_override_is_said(contract, case):
     assert infos == [record["summary"]], f"{where(case)}: {logged}"  # one INFO line, from the process that decides
     warnings = [message for level, message in logged if level == "WARNING"]
     texts = [f"{o['by']} changed {o['setting']}" for o in record["overrides"]]
-    assert len(warnings) == len(texts) and all(t in w for t, w in zip(texts, warnings)), where(case)
+    assert len(warnings) == len(texts) and all(t in w for t, w in zip(texts, warnings, strict=True)), where(case)
     assert all(t in record["summary"] for t in texts), where(case)
 
 

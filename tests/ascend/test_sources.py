@@ -15,7 +15,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 import real_packages
 import standins
 from cases import CASES, DIFFERENCES

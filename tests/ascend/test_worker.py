@@ -8,7 +8,6 @@ each case's config, with our plugin's worker hook in place (vLLM's `CudagraphDis
 from __future__ import annotations
 
 import pytest
-
 from cases import CASES, Case
 from test_contract import result_of
 
@@ -68,7 +67,7 @@ def test_worker_overrides_are_exactly_the_expected_ones_and_said(contract, case)
     assert all(o["by"] == MODEL_RUNNER for o in found)
     texts = [f"{MODEL_RUNNER} changed {o['setting']}" for o in found]
     warnings = [message for level, message in worker["logged"] if level == "WARNING"]
-    assert len(warnings) == len(texts) and all(t in w for t, w in zip(texts, warnings))
+    assert len(warnings) == len(texts) and all(t in w for t, w in zip(texts, warnings, strict=True))
     assert [level for level, _ in worker["logged"]] == ["WARNING"] * len(texts)  # no second INFO line
     assert all(t in worker["record"]["summary"] for t in texts)
 

@@ -29,7 +29,8 @@ def write_configs(folder: Path) -> dict[str, str]:
             architectures=["Qwen3VLForConditionalGeneration"]),
         "whisper": t.WhisperConfig(
             d_model=128, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
-            encoder_ffn_dim=256, decoder_ffn_dim=256, vocab_size=1024, max_target_positions=1024, max_source_positions=1500, pad_token_id=0,
+            encoder_ffn_dim=256, decoder_ffn_dim=256, vocab_size=1024, max_target_positions=1024,
+            max_source_positions=1500, pad_token_id=0,
             bos_token_id=1, eos_token_id=2, decoder_start_token_id=1, suppress_tokens=[], begin_suppress_tokens=[],
             architectures=["WhisperForConditionalGeneration"]),
     }

@@ -1,4 +1,8 @@
-"""Core tests run against a builtins-only registry: no installed plugin leaks in."""
+"""Core tests run against a builtins-only registry: no installed plugin leaks in.
+
+They need nothing but the package, pluggy and the `core-test` extra (pytest, hypothesis), and must
+not depend on what else is installed: `make test` runs them in `.venv-core`, which holds just that.
+"""
 
 from __future__ import annotations
 

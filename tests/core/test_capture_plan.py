@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode as M
+from vllm_ascend_graphs.errors import GraphConfigError
 from vllm_ascend_graphs.rules.capture_plan import (
     DecodeShape,
     RuntimeGraphs,
@@ -23,7 +24,6 @@ from vllm_ascend_graphs.rules.capture_plan import (
     spans,
     vllm_ascend_sizes,
 )
-from vllm_ascend_graphs.errors import GraphConfigError
 
 DECODE_MODES = [M.FULL_DECODE_ONLY, M.FULL_AND_PIECEWISE, M.FULL, M.PIECEWISE]
 
@@ -32,7 +32,7 @@ def test_default_capture_sizes_follow_vllm():
     sizes = default_capture_sizes(512)
     assert sizes[:4] == (1, 2, 4, 8)
     assert sizes[-3:] == (480, 496, 512)
-    assert all(b - a == 8 for a, b in zip(sizes[3:33], sizes[4:34]))
+    assert all(b - a == 8 for a, b in zip(sizes[3:33], sizes[4:34], strict=True))
     assert default_capture_sizes(4) == (1, 2, 4)
 
 

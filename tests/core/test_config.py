@@ -133,7 +133,8 @@ def nested(depth: int, leaf: object) -> object:
 
 
 # Integers past int()'s 4300-digit limit: repr() raises ValueError on them.
-giant_ints = st.integers(4301, 6000).map(lambda digits: 10 ** digits) | st.integers(4301, 6000).map(lambda d: -(10 ** d))
+giant_ints = (st.integers(4301, 6000).map(lambda digits: 10 ** digits)
+              | st.integers(4301, 6000).map(lambda d: -(10 ** d)))
 deep_values = st.builds(nested, st.integers(900, 3000), st.none() | st.integers() | giant_ints)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12) | giant_ints,

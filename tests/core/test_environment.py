@@ -122,13 +122,6 @@ def test_vl_model_traits_read_the_text_config():
     assert (model.family, model.moe, model.vision) == ("qwen3-vl", True, True)
 
 
-def test_transformers_config():
-    transformers = pytest.importorskip("transformers")
-    config = transformers.WhisperConfig(d_model=64, encoder_layers=1, decoder_layers=1)
-    model = ModelInfo.from_hf_config(config)
-    assert model.architecture == "unknown" and model.encoder_decoder is True
-
-
 @pytest.mark.parametrize("content", [None, "not json", "[1]", '{"architectures": "Llama"}'])
 def test_bad_model_directories(tmp_path, content):
     if content is not None:

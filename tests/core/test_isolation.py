@@ -12,8 +12,15 @@ import time
 import pytest
 
 from vllm_ascend_graphs import (
-    BackendUnavailableError, CUDAGraphMode, GraphBackend, GraphConfigError, ModelInfo, Plan, Probe,
-    hookimpl, select,
+    BackendUnavailableError,
+    CUDAGraphMode,
+    GraphBackend,
+    GraphConfigError,
+    ModelInfo,
+    Plan,
+    Probe,
+    hookimpl,
+    select,
 )
 from vllm_ascend_graphs.entrypoints.cli import main
 

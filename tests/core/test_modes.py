@@ -1,4 +1,5 @@
-"""Every row of the guide's tables and every narrowing rule, as tables."""
+"""Every row of the tables in vLLM Ascend's graph-mode guide (`docs/source/user_guide/feature_guide/graph_mode.md`
+in its repository) and every narrowing rule, as tables."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo
 from vllm_ascend_graphs.rules.modes import narrow_mode, resolve, resolve_npugraph_ex
 
-# The guide's table "Compile-time / Runtime / Npugraph_ex", per requested mode (None = default).
+# The graph-mode guide's table "Compile-time / Runtime / Npugraph_ex", per requested mode (None = default).
 GUIDE_TABLE = [
     (None, M.FULL_AND_PIECEWISE, False),
     (M.FULL_AND_PIECEWISE, M.FULL_AND_PIECEWISE, False),

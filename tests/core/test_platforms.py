@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, select
-from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
 from vllm_ascend_graphs.entrypoints.cli import main
 from vllm_ascend_graphs.hooks.specs import hookimpl
 from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN, vllm_ascend_facts
+from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
 
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")
 GPU = Environment(device="cuda", torch="2.13.0+cu130")
@@ -24,7 +24,8 @@ def explain(capsys, *args: str) -> dict:
 
 
 @pytest.mark.parametrize(("mode", "expected"), [
-    (None, "FULL_AND_PIECEWISE"), ("FULL", "FULL"), ("PIECEWISE", "PIECEWISE"), ("FULL_DECODE_ONLY", "FULL_DECODE_ONLY"),
+    (None, "FULL_AND_PIECEWISE"), ("FULL", "FULL"), ("PIECEWISE", "PIECEWISE"),
+    ("FULL_DECODE_ONLY", "FULL_DECODE_ONLY"),
 ])
 def test_on_a_gpu_the_platforms_own_mode_and_sizes_are_kept(capsys, mode, expected):
     answer = explain(capsys, "--assume", "device=cuda", *(["--cudagraph-mode", mode] if mode else []))

@@ -37,7 +37,8 @@ def graph_backends():
 """
 
 
-def make_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+def make_distribution(root: Path, dist: str, version: str, entry_points: dict[str, str],
+                      modules: dict[str, str]) -> None:
     """A real installed distribution on sys.path: dist-info with entry_points.txt, plus its modules."""
     info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True)

@@ -13,7 +13,16 @@ import pytest
 from plugin_entry_points import entry_point, plugin_module
 
 from vllm_ascend_graphs import (
-    CUDAGraphMode, Environment, GraphBackend, GraphConfigError, GraphRequest, ModelInfo, Plan, Probe, hookimpl, select,
+    CUDAGraphMode,
+    Environment,
+    GraphBackend,
+    GraphConfigError,
+    GraphRequest,
+    ModelInfo,
+    Plan,
+    Probe,
+    hookimpl,
+    select,
 )
 from vllm_ascend_graphs.hooks import builtins as builtin
 from vllm_ascend_graphs.hooks.registry import BackendRegistry

@@ -12,7 +12,15 @@ import pytest
 from plugin_entry_points import entry_point, plugin_module
 
 from vllm_ascend_graphs import (
-    CUDAGraphMode, Environment, GraphBackend, GraphConfigError, ModelInfo, Plan, Probe, hookimpl, select,
+    CUDAGraphMode,
+    Environment,
+    GraphBackend,
+    GraphConfigError,
+    ModelInfo,
+    Plan,
+    Probe,
+    hookimpl,
+    select,
 )
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
 

@@ -87,7 +87,8 @@ def test_a_list_is_exactly_the_chain(npu):
 def test_xlite_enabled_but_not_installed_falls_back_to_aclgraph(npu):
     selection = select({"xlite_graph_config": {"enabled": True}}, environment=npu, model=QWEN)
     assert trail(selection) == [("xlite", False), ("aclgraph", True)]
-    assert "xlite is not installed" in selection.trail[0].reason and "pip install --pre xlite" in selection.trail[0].reason
+    reason = selection.trail[0].reason
+    assert "xlite is not installed" in reason and "pip install --pre xlite" in reason
     assert "XliteGraph was asked for by xlite_graph_config.enabled=true" in selection.notes
     # ACLGraph runs its own default mode, not xlite's decode-only narrowing.
     assert selection.plan.cudagraph_mode is CUDAGraphMode.FULL_AND_PIECEWISE
@@ -101,7 +102,8 @@ XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2
     [
         ({"enabled": True}, XLITE_NPU, CUDAGraphMode.FULL_DECODE_ONLY, "decode_only"),
         ({"enabled": True, "full_mode": True}, XLITE_NPU, CUDAGraphMode.NONE, "full"),
-        ({"enabled": True, "full_mode": True}, XLITE_NPU.replace(spec_tokens=1), CUDAGraphMode.FULL_DECODE_ONLY, "full"),
+        ({"enabled": True, "full_mode": True}, XLITE_NPU.replace(spec_tokens=1), CUDAGraphMode.FULL_DECODE_ONLY,
+         "full"),
     ],
 )
 def test_xlite_plans(config, environment, mode, xlite_mode):

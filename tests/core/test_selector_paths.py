@@ -171,11 +171,14 @@ def test_builtin_backends_run_with_stdout_left_alone(builtins_only, npu, monkeyp
     sys.stdout around them would send other threads' output to stderr meanwhile."""
     seen = []
     acl = type(builtins_only.get("aclgraph"))
-    for method in ("validate_options", "probe", "plan"):
-        def spy(self, *arguments, _original=getattr(acl, method)):
+    def spying(original):
+        def spy(self, *arguments):
             seen.append(sys.stdout)
-            return _original(self, *arguments)
+            return original(self, *arguments)
 
-        monkeypatch.setattr(acl, method, spy)
+        return spy
+
+    for method in ("validate_options", "probe", "plan"):
+        monkeypatch.setattr(acl, method, spying(getattr(acl, method)))
     assert select(None, environment=npu, model=QWEN).plan.backend == "aclgraph"
     assert len(seen) == 3 and all(stream is sys.stdout for stream in seen)

@@ -12,7 +12,14 @@ import pytest
 
 from vllm_ascend_graphs.probes import vllm_ascend as support
 from vllm_ascend_graphs.probes.vllm_ascend import (
-    BUILTIN, FACTS, NO_COMPILATION, NO_GRAPHS, RELEASES, read_vllm_ascend, release_of, vllm_ascend_facts,
+    BUILTIN,
+    FACTS,
+    NO_COMPILATION,
+    NO_GRAPHS,
+    RELEASES,
+    read_vllm_ascend,
+    release_of,
+    vllm_ascend_facts,
 )
 
 
@@ -37,7 +44,8 @@ def test_the_release_an_installed_version_counts_as(version, release):
 def test_each_release_has_a_table_that_says_it_is_one():
     assert tuple(BUILTIN) == RELEASES
     for release, facts in BUILTIN.items():
-        assert (facts.release, facts.source, facts.version) == (release, f"vllm-ascend {release} (built-in table)", None)
+        assert (facts.release, facts.source, facts.version) == (
+            release, f"vllm-ascend {release} (built-in table)", None)
         assert facts.from_table == set(FACTS) and facts.source_of("xlite_architectures") == facts.source
 
 

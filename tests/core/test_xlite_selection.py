@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphRequest, ModelInfo, Probe, select
-from vllm_ascend_graphs.probes import vllm_ascend as support
 from vllm_ascend_graphs.backends.xlite import XliteBackend
+from vllm_ascend_graphs.probes import vllm_ascend as support
 
 XLITE_NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0")
 QWEN = ModelInfo.from_architecture("Qwen3ForCausalLM")

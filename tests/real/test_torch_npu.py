@@ -14,16 +14,16 @@ import inspect
 import operator
 
 import pytest
-import torch
-
 import real_packages
+import torch
 from runtime.fakes import npugraph_ex as fake_npugraph_ex
 from runtime.fakes import torch_npu as fake_torch_npu
+
 from vllm_ascend_graphs.backends import aclgraph
 from vllm_ascend_graphs.backends.aclgraph import AclGraphBackend
 from vllm_ascend_graphs.backends.fusion import fuse_add_rms_norm
-from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.probes.environment import Environment
+from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.rules.models import ModelInfo
 from vllm_ascend_graphs.runtime.devices.npu import npu_graphs
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, SimGraph, SimStream

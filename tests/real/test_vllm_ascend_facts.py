@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import real_packages
+
 from vllm_ascend_graphs import Environment, ModelInfo, select
 from vllm_ascend_graphs.probes import vllm_ascend as support
 from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN, FACTS, RELEASES, read_vllm_ascend

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import real_packages
-from vllm_ascend_graphs.rules.assumptions import Assumptions
-from vllm_ascend_graphs.probes import shared_libraries
+
 from vllm_ascend_graphs.backends.xlite import XliteBackend
-from vllm_ascend_graphs.rules.config import GraphRequest
+from vllm_ascend_graphs.probes import shared_libraries
 from vllm_ascend_graphs.probes.environment import Environment, probe_environment, xlite_readiness
+from vllm_ascend_graphs.rules.assumptions import Assumptions
+from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.rules.models import ModelInfo
 
 # What xlite 0.2.0rc4's libxlite.so links from CANN (readelf -d), a subset the probe must name.

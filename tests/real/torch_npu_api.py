@@ -205,11 +205,11 @@ def _signature(node: ast.FunctionDef) -> inspect.Signature:
     defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
     parameters = [P(arg.arg, P.POSITIONAL_ONLY if index < len(arguments.posonlyargs) else P.POSITIONAL_OR_KEYWORD,
                     default=P.empty if default is None else ast.unparse(default))
-                  for index, (arg, default) in enumerate(zip(positional, defaults))]
+                  for index, (arg, default) in enumerate(zip(positional, defaults, strict=False))]
     if arguments.vararg:
         parameters.append(P(arguments.vararg.arg, P.VAR_POSITIONAL))
     parameters += [P(arg.arg, P.KEYWORD_ONLY, default=P.empty if default is None else ast.unparse(default))
-                   for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults)]
+                   for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
     if arguments.kwarg:
         parameters.append(P(arguments.kwarg.arg, P.VAR_KEYWORD))
     return inspect.Signature(parameters)

@@ -4,8 +4,8 @@ fakes are derived from (torch_npu's Npugraph_ex config classes)."""
 from __future__ import annotations
 
 import pytest
-
 import real_packages
+
 from vllm_ascend_graphs.runtime.devices import DeviceGraphs
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, sim_graphs
 from vllm_ascend_graphs.runtime.reference_decoder import ReferenceDecoder

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from vllm_ascend_graphs.backends.aclgraph import AclGraphBackend
-from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.probes.environment import Environment
+from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.rules.models import ModelInfo
 from vllm_ascend_graphs.runtime.runner import GraphRunner, RunnerOptions
 from vllm_ascend_graphs.selection.selector import select

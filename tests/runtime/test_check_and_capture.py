@@ -130,7 +130,8 @@ class Capped(GraphBackend):
 
     def plan(self, request, environment, model):
         size = request.graph_backend_options[self.name]["max_size"]
-        return Plan(self.name, CUDAGraphMode.FULL_DECODE_ONLY, capture_sizes=tuple(s for s in (1, 2, 4, 8) if s <= size))
+        return Plan(self.name, CUDAGraphMode.FULL_DECODE_ONLY,
+                    capture_sizes=tuple(s for s in (1, 2, 4, 8) if s <= size))
 
     def capture(self, graphs, fn, static_inputs, *, pool, mode):
         return graphs.capture(fn, static_inputs, pool=pool)

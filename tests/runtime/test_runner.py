@@ -68,7 +68,8 @@ def test_captures_run_largest_first_into_one_shared_pool(runner):
 ])
 def test_the_mode_decides_which_batch_keys_are_captured(decoder, graphs, sim, mode, uniform, mixed):
     runner = GraphRunner(decoder, (2, 4), RunnerOptions(device=graphs, mode=mode)).capture(decoder.inputs(2, seed=0))
-    assert {kind for _, kind in runner.captured} == {kind for kind, wanted in ((True, uniform), (False, mixed)) if wanted}
+    wanted_kinds = {kind for kind, wanted in ((True, uniform), (False, mixed)) if wanted}
+    assert {kind for _, kind in runner.captured} == wanted_kinds
     for kind, wanted in ((True, uniform), (False, mixed)):
         before = replays(sim)
         assert_parity(runner, decoder, [3], uniform_decode=kind)
@@ -96,7 +97,8 @@ def test_default_outputs_are_copies_a_later_call_never_overwrites(runner, decode
 
 
 def test_zero_copy_outputs_are_views_of_the_static_outputs_valid_until_the_next_call(decoder, graphs):
-    runner = GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, zero_copy_outputs=True)).capture(decoder.inputs(2, seed=0))
+    options = RunnerOptions(device=graphs, zero_copy_outputs=True)
+    runner = GraphRunner(decoder, SIZES, options).capture(decoder.inputs(2, seed=0))
     first_inputs, second_inputs = decoder.inputs(3, seed=1), decoder.inputs(3, seed=2)
     with torch.no_grad():
         first = runner(*first_inputs)
@@ -131,7 +133,8 @@ def test_debug_mode_catches_inputs_copied_away_from_the_captured_buffers(decoder
     runner = GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, debug=True)).capture(decoder.inputs(2, seed=0))
     assert_parity(runner, decoder, [3])
     misdirect_inputs(runner, 3)
-    with pytest.raises(RuntimeError, match=r"GraphRunner \(debug\): input 0 is at 0x[0-9a-f]+, but the graph reads it from"):
+    with pytest.raises(RuntimeError,
+                       match=r"GraphRunner \(debug\): input 0 is at 0x[0-9a-f]+, but the graph reads it from"):
         runner(*decoder.inputs(3, seed=5))
 
 
@@ -143,7 +146,8 @@ def test_without_debug_misdirected_inputs_silently_serve_stale_results(runner, d
 
 @pytest.mark.parametrize(("inputs", "message"), [
     (lambda d: (d.inputs(3, seed=1)[0],), "got 1 inputs; allowed: 2 tensors"),
-    (lambda d: (d.inputs(3, seed=1)[0], torch.zeros(3, dtype=torch.int32)), r"input 1 is torch.int32 \[3\]; allowed: torch.int64 \[3\]"),
+    (lambda d: (d.inputs(3, seed=1)[0], torch.zeros(3, dtype=torch.int32)),
+     r"input 1 is torch.int32 \[3\]; allowed: torch.int64 \[3\]"),
     (lambda d: (d.inputs(3, seed=1)[0], torch.zeros(3, 1, dtype=torch.int64)), r"input 1 is torch.int64 \[3, 1\]"),
     (lambda d: (d.inputs(3, seed=1)[0], [0, 1, 2]), "input 1 is list"),
 ])
@@ -221,7 +225,8 @@ def test_runners_sharing_one_device_capture_from_several_threads(decoder, sim, f
     runners: list[GraphRunner] = []
 
     def capture(thread: int) -> None:
-        runners.append(GraphRunner(decoder, SIZES, RunnerOptions(device=sim_graphs(sim))).capture(decoder.inputs(2, seed=thread)))
+        runner = GraphRunner(decoder, SIZES, RunnerOptions(device=sim_graphs(sim)))
+        runners.append(runner.capture(decoder.inputs(2, seed=thread)))
 
     for _ in range(5):
         assert in_threads(2, capture) == []
@@ -231,7 +236,8 @@ def test_runners_sharing_one_device_capture_from_several_threads(decoder, sim, f
 
 
 def test_a_zero_copy_runner_refuses_a_second_thread(decoder, graphs):
-    runner = GraphRunner(decoder, SIZES, RunnerOptions(device=graphs, zero_copy_outputs=True)).capture(decoder.inputs(2, seed=0))
+    options = RunnerOptions(device=graphs, zero_copy_outputs=True)
+    runner = GraphRunner(decoder, SIZES, options).capture(decoder.inputs(2, seed=0))
     with torch.no_grad():
         first_inputs = decoder.inputs(3, seed=1)
         first = runner(*first_inputs)

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from vllm_ascend_graphs import Environment, GraphConfigError, GraphRequest, ModelInfo, select
-from vllm_ascend_graphs.probes.distributions import clear_cache
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
+from vllm_ascend_graphs.probes.distributions import clear_cache
 from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
 from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 from vllm_ascend_graphs.runtime.devices.sim import SimDevice, sim_graphs
@@ -103,7 +103,8 @@ def test_without_fallback_it_is_a_one_line_error_with_exit_code_2(installed):
 
 
 def test_listing_with_the_plugin_imports_no_torch(installed):
-    code = "import sys; from vllm_ascend_graphs.entrypoints.cli import main; main(['list']); print('torch' in sys.modules)"
+    code = ("import sys; from vllm_ascend_graphs.entrypoints.cli import main; main(['list']); "
+            "print('torch' in sys.modules)")
     done = run(sys.executable, "-c", code)
     assert "cudagraph" in done.stdout, done.stderr
     assert done.stdout.splitlines()[-1] == "False"
@@ -154,7 +155,8 @@ def parity(runner, decoder, counts, *, uniform_decode):
 def test_its_capture_and_replay_serve_with_parity_on_the_sim_device(registry):
     backend, plan = planned(registry, [1, 2, 4, 8])
     decoder, sim = ReferenceDecoder(), SimDevice()
-    runner = GraphRunner(decoder, plan.capture_sizes, RunnerOptions(device=sim_graphs(sim), mode=plan.cudagraph_mode), backend=backend)
+    runner = GraphRunner(decoder, plan.capture_sizes, RunnerOptions(device=sim_graphs(sim), mode=plan.cudagraph_mode),
+                         backend=backend)
     runner.capture(decoder.inputs(2, seed=0))
     assert sorted(runner.captured) == [(size, uniform) for size in (1, 2, 4, 8) for uniform in (False, True)]
     counts = [1, 3, 4, 7, 8, 9, 2]  # 9 is above the largest size: eager
@@ -173,7 +175,8 @@ def test_by_default_it_captures_on_cuda_which_is_absent_here(registry):
 def test_its_capture_and_replay_serve_with_parity_on_cuda(registry):
     backend, plan = planned(registry, [1, 2, 4, 8])
     decoder = ReferenceDecoder().cuda()
-    runner = GraphRunner(decoder, plan.capture_sizes, RunnerOptions(mode=plan.cudagraph_mode), backend=backend)  # its own device
+    # Its own device: no device in the options.
+    runner = GraphRunner(decoder, plan.capture_sizes, RunnerOptions(mode=plan.cudagraph_mode), backend=backend)
     runner.capture(decoder.inputs(2, seed=0))
     assert runner.graphs.name == "cuda" and len(runner.captured) == 8
     parity(runner, decoder, [1, 3, 4, 7, 8, 9, 2], uniform_decode=True)
@@ -184,8 +187,9 @@ def test_the_guide_shows_the_module_as_it_is():
     assert MODULE.read_text(encoding="utf-8") in guide, "docs/writing-a-backend.md must quote the example verbatim"
 
 
-def test_the_guide_shows_a_pyproject_that_builds():
-    """The guide's pyproject.toml has the [build-system] table and the entry point of the example's own."""
+def test_the_writing_a_backend_doc_shows_a_pyproject_that_builds():
+    """docs/writing-a-backend.md's pyproject.toml has the [build-system] table and the entry point of the
+    example's own."""
     import tomllib
 
     guide = (ROOT / "docs" / "writing-a-backend.md").read_text(encoding="utf-8")

@@ -56,7 +56,8 @@ def test_versions_in_the_range_are_supported(version):
 def test_platform_hooks_exist_with_the_expected_signatures(vllm_untouched):
     platform = adapter.platform_class()
     check = inspect.getattr_static(platform, "check_and_update_config", None) or next(
-        klass.__dict__["check_and_update_config"] for klass in platform.__mro__ if "check_and_update_config" in klass.__dict__)
+        klass.__dict__["check_and_update_config"] for klass in platform.__mro__
+        if "check_and_update_config" in klass.__dict__)
     assert isinstance(check, classmethod), "check_and_update_config must stay a classmethod"
     assert list(inspect.signature(check.__func__).parameters) == ["cls", "vllm_config"]
     assert callable(platform.support_static_graph_mode) and adapter.supports_static_graphs() is False
@@ -73,8 +74,14 @@ def field_names(cls) -> set[str]:
 
 
 def test_config_fields_the_adapter_reads_and_writes():
-    from vllm.config import (CompilationConfig, ModelConfig, ParallelConfig, SchedulerConfig, SpeculativeConfig,
-                             VllmConfig)
+    from vllm.config import (
+        CompilationConfig,
+        ModelConfig,
+        ParallelConfig,
+        SchedulerConfig,
+        SpeculativeConfig,
+        VllmConfig,
+    )
 
     assert {"additional_config", "compilation_config", "model_config", "parallel_config", "scheduler_config",
             "speculative_config"} <= field_names(VllmConfig)
@@ -155,9 +162,9 @@ def vllm_environ_check():
 
 
 def test_our_environment_variables_pass_vllms_strict_check(monkeypatch):
-    from vllm_ascend_graphs.rules.assumptions import ENV_VAR
     from vllm_ascend_graphs.hooks.isolation import PROBE_TIMEOUT_VAR
     from vllm_ascend_graphs.hooks.registry import ALLOW_LIST_VAR
+    from vllm_ascend_graphs.rules.assumptions import ENV_VAR
 
     assert our_variables() == {ENV_VAR, ALLOW_LIST_VAR, PROBE_TIMEOUT_VAR}
     check = vllm_environ_check()
@@ -197,3 +204,14 @@ def test_the_model_runners_graph_keys_and_the_sizes_the_user_gave():
     assert {"cudagraph_capture_sizes", "max_cudagraph_capture_size", "compilation_config"} <= field_names(EngineArgs)
     assert "max_num_batched_tokens" in field_names(SchedulerConfig)
     assert "enable_expert_parallel" in field_names(ParallelConfig)
+
+
+def test_a_transformers_config_gives_the_model_traits():
+    """vLLM hands the plugin transformers' config objects (`adapter.model_traits`), not dicts."""
+    import transformers
+
+    from vllm_ascend_graphs.rules.models import ModelInfo
+
+    config = transformers.WhisperConfig(d_model=64, encoder_layers=1, decoder_layers=1)
+    model = ModelInfo.from_hf_config(config)
+    assert model.architecture == "unknown" and model.encoder_decoder is True

@@ -83,7 +83,7 @@ def test_explain_gives_what_llm_records_with_a_cpu_serving_plugin_installed(tiny
     assert done.returncode == 0, done.stderr[-3000:]
     (line,) = [line for line in done.stdout.splitlines() if line.startswith("ANSWERS ")]
     answers = json.loads(line.split(" ", 1)[1])
-    for (additional, mode), answer in zip(SCENARIOS, answers):
+    for (additional, mode), answer in zip(SCENARIOS, answers, strict=True):
         explained, recorded = answer["explain"], answer["llm"]
         assert {k: explained[k] for k in COMPARED} == {k: recorded[k] for k in COMPARED}, (additional, mode)
         assert recorded["overrides"] == []

@@ -51,7 +51,8 @@ MULTIPROCESS_SCRIPT = textwrap.dedent("""
         llm = LLM(model=sys.argv[1], dtype="float32", max_model_len=128, kv_cache_memory_bytes=32 << 20,
                   enforce_eager=True, additional_config={"graph_backend": "auto"})
         front = llm.llm_engine.vllm_config.compilation_config
-        seen = {"front": {"pid": os.getpid(), "mode": front.cudagraph_mode.name, "backend": decision_of(llm)["backend"]},
+        seen = {"front": {"pid": os.getpid(), "mode": front.cudagraph_mode.name,
+                          "backend": decision_of(llm)["backend"]},
                 "workers": llm.collective_rpc(graph_settings),
                 "text": llm.generate("Hello", use_tqdm=False)[0].outputs[0].text != ""}
         with open(sys.argv[2], "w") as fh:  # not stdout, which the engine's processes share

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import GraphConfigError
+from ..probes.environment import Environment
 from ..rules.assumptions import ASSUMED
 from ..rules.config import GraphRequest
-from ..probes.environment import Environment
-from ..errors import GraphConfigError
 from ..rules.models import ModelInfo
 from ..rules.modes import CUDAGraphMode, GraphSettings, resolve
 from .base import GraphBackend, Plan, Probe
@@ -67,9 +67,10 @@ class AclGraphRuntime:
     Capture and replay on the `npu` device API; FULL graphs synchronise the stream before replay.
     """
 
-    device = "npu"
+    device: ClassVar[str | None] = "npu"
 
-    def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
+    def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any],
+                plan: Plan) -> Callable[..., Any]:
         """Rewrites `graph_module` in place (a plain module or function is traced symbolically first)."""
         import logging  # here, not at import: the first select() has no time for it
 
@@ -130,7 +131,7 @@ def _npugraph_ex_compile(torch_npu: Any, gm: Any, example_inputs: Sequence[Any],
     except ImportError:
         return _torchair_compile(gm, example_inputs, sizes)
     config = npugraph_ex.CompilerConfig()
-    options = dict(NPUGRAPH_EX_OPTIONS)
+    options: dict[str, Any] = dict(NPUGRAPH_EX_OPTIONS)
     if sizes is not None:
         options.update(static_kernel_compile=True, _vllm_aclnn_static_kernel_sym_range=sizes)
     for option, value in options.items():

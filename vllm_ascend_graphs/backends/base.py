@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..rules.config import BACKEND_NAME, GraphRequest, normalise_name
 from ..enums import CUDAGraphMode
-from ..probes.environment import Environment
 from ..errors import GraphConfigError, show
+from ..probes.environment import Environment
+from ..rules.config import BACKEND_NAME, GraphRequest, normalise_name
 from ..rules.models import ModelInfo
 from ..rules.modes import GraphSettings
 
@@ -46,7 +46,8 @@ class Plan(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the 
 
     @classmethod
     def from_settings(
-        cls, backend: str, settings: GraphSettings, *, options: Mapping[str, Any] | None = None, notes: tuple[str, ...] = ()
+        cls, backend: str, settings: GraphSettings, *, options: Mapping[str, Any] | None = None,
+        notes: tuple[str, ...] = (),
     ) -> Plan:
         return cls(
             backend=backend,
@@ -135,7 +136,8 @@ class GraphBackend(abc.ABC):
 
     # -- run time -----------------------------------------------------------------------------
 
-    def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any], plan: Plan) -> Callable[..., Any]:
+    def compile(self, graph_module: Callable[..., Any], example_inputs: Sequence[Any],
+                plan: Plan) -> Callable[..., Any]:
         """Compile-time stage on an FX graph module: returns the callable to capture."""
         return graph_module
 

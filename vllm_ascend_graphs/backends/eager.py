@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..rules.config import GraphRequest
 from ..probes.environment import Environment
+from ..rules.config import GraphRequest
 from ..rules.models import ModelInfo
 from ..rules.modes import CUDAGraphMode
 from .base import GraphBackend, Plan, Probe

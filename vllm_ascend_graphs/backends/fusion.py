@@ -1,6 +1,8 @@
 """FX fusion passes of the ACLGraph compile stage, used when Npugraph_ex is off (PIECEWISE and friends).
 
-One pass, the guide's example: `rms_norm(a + b)` -> `npu_add_rms_norm(a, b, weight, eps)`, one
+One pass, the example of vLLM Ascend's graph-mode guide
+(`docs/source/user_guide/feature_guide/graph_mode.md` in its repository):
+`rms_norm(a + b)` -> `npu_add_rms_norm(a, b, weight, eps)`, one
 kernel instead of two. It matches the graphs Dynamo and `torch.fx.symbolic_trace` produce
 (`operator.add` / `torch.add` and `F.rms_norm` / `torch.rms_norm`) and ATen graphs.
 The fused op comes in as an argument, so this module never imports torch_npu.
@@ -56,13 +58,14 @@ def _match(norm: fx.Node) -> tuple[fx.Node, fx.Node, float] | None:
     """(the add, the weight, eps) when `norm` is an rms_norm over the last dim of a tensor sum."""
     if norm.op != "call_function" or norm.target not in RMS_NORM:
         return None
-    bound = {**dict(zip(_RMS_NORM_PARAMETERS, norm.args)), **norm.kwargs}
+    bound = {**dict(zip(_RMS_NORM_PARAMETERS, norm.args, strict=False)), **norm.kwargs}
     add, shape, weight, eps = (bound.get(name) for name in _RMS_NORM_PARAMETERS)
     if not (isinstance(add, fx.Node) and add.op == "call_function" and add.target in ADD):
         return None
     if len(add.args) != 2 or add.kwargs or not all(isinstance(arg, fx.Node) for arg in add.args):
         return None
-    if not isinstance(weight, fx.Node) or not isinstance(eps, float) or not (isinstance(shape, (list, tuple)) and len(shape) == 1):
+    one_dimension = isinstance(shape, (list, tuple)) and len(shape) == 1
+    if not isinstance(weight, fx.Node) or not isinstance(eps, float) or not one_dimension:
         return None
     return add, weight, eps
 

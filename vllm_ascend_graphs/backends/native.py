@@ -8,9 +8,9 @@ sizes). Inside vLLM the plugin then changes nothing and records what vLLM set.
 
 from __future__ import annotations
 
+from ..probes.environment import Environment
 from ..rules.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
 from ..rules.config import GraphRequest
-from ..probes.environment import Environment
 from ..rules.models import ModelInfo
 from ..rules.modes import DEFAULT_MODE, CUDAGraphMode
 from .base import GraphBackend, Plan, Probe

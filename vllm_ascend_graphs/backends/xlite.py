@@ -60,7 +60,8 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
             why = ("xlite decode-only mode runs pure-decode batches; ACLGraph runs FULL_DECODE_ONLY" if not full_mode
                    else "xlite full mode with speculative decoding keeps ACLGraph FULL_DECODE_ONLY for the draft steps")
         requested = request.cudagraph_mode or mode
-        notes = (f"cudagraph_mode {requested.name} -> {mode.name}: {why}",) if requested is not mode else (why,)
+        notes: tuple[str, ...] = (f"cudagraph_mode {requested.name} -> {mode.name}: {why}",) if requested is not mode \
+            else (why,)
         if request.cudagraph_mode is CUDAGraphMode.NONE and mode is not CUDAGraphMode.NONE:
             notes += ("beside xlite, vLLM Ascend sets the mode itself: to run without graphs, use enforce_eager=True "
                       "or turn xlite off",)

@@ -9,6 +9,7 @@ sizes shows. Prints one row per size; exits 1 on a mismatch. Importing this modu
 from __future__ import annotations
 
 import argparse
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -71,7 +72,7 @@ def default_device() -> str:
 def probe_sizes(sizes: Sequence[int]) -> list[int]:
     """Every capture size, one size inside each gap between them, and one above the largest."""
     ordered = sorted(set(sizes))
-    between = [(low + high) // 2 for low, high in zip(ordered, ordered[1:]) if high - low > 1]
+    between = [(low + high) // 2 for low, high in itertools.pairwise(ordered) if high - low > 1]
     return sorted({*ordered, *between, ordered[-1] + 1})
 
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ..enums import CUDAGraphMode
 
 if TYPE_CHECKING:
-    from ..probes.environment import Environment
     from ..hooks.registry import BackendRegistry
+    from ..probes.environment import Environment
     from ..rules.models import ModelInfo
     from ..selection.selector import Selection
 
@@ -109,8 +109,8 @@ def _add_assume(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    from .check import DEFAULT_SIZES, MAX_SIZE
     from ..runtime.devices import DEVICES
+    from .check import DEFAULT_SIZES, MAX_SIZE
 
     parser.add_argument("--backend", metavar="NAME",
                         help="graph backend (default: additional_config's graph_backend, else auto: plain device "
@@ -164,7 +164,8 @@ def json_object(flag: str, text: str) -> Any:
     except RecursionError:
         raise GraphConfigError(f"{flag}: JSON nested too deeply to read; allowed: a JSON object") from None
     except ValueError as exc:  # an integer past Python's digit limit
-        raise GraphConfigError(f"{flag}: unreadable JSON ({one_line(exc, typed=False)}); allowed: a JSON object") from None
+        raise GraphConfigError(
+            f"{flag}: unreadable JSON ({one_line(exc, typed=False)}); allowed: a JSON object") from None
 
 
 # -- list -------------------------------------------------------------------------------------
@@ -173,9 +174,9 @@ def json_object(flag: str, text: str) -> Any:
 def _run_list(args: argparse.Namespace) -> int:
     import json
 
-    from ..rules.assumptions import Assumptions
-    from ..probes.environment import probe_environment
     from ..hooks.registry import DISABLED, FAILED, get_registry
+    from ..probes.environment import probe_environment
+    from ..rules.assumptions import Assumptions
     from ..rules.models import ModelInfo
 
     assumptions = Assumptions.from_environ().merged(Assumptions.parse(args.assume))
@@ -203,8 +204,8 @@ def _run_list(args: argparse.Namespace) -> int:
 
 
 def _list_rows(registry: BackendRegistry, environment: Environment, model: ModelInfo) -> list[dict[str, Any]]:
-    from ..rules.config import GraphRequest
     from ..hooks.registry import CONFLICT, FAILED
+    from ..rules.config import GraphRequest
 
     request = GraphRequest()
     rows = []
@@ -232,9 +233,9 @@ def _list_rows(registry: BackendRegistry, environment: Environment, model: Model
 def _run_explain(args: argparse.Namespace) -> int:
     import json
 
+    from ..probes.environment import probe_environment
     from ..rules.assumptions import Assumptions
     from ..rules.config import GraphRequest, count_or_text
-    from ..probes.environment import probe_environment
     from ..rules.models import ModelInfo
     from ..selection.selector import select
 

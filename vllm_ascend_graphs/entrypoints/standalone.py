@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..rules.config import AUTO, ROOT, GraphRequest
 from ..enums import CUDAGraphMode
 from ..errors import GraphCaptureError, GraphConfigError, one_line, show
 from ..hooks.isolation import PLUGIN_ERRORS, logger
 from ..rules.capture_plan import MAX_DEFAULT_CAPTURE_SIZE, default_capture_sizes
+from ..rules.config import AUTO, ROOT, GraphRequest
 from ..runtime.runner import GraphRunner, RunnerOptions
 from ..selection.selector import current_environment, select
 

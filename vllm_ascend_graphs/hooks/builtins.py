@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .specs import hookimpl
 from ..backends.aclgraph import AclGraphBackend
 from ..backends.base import GraphBackend
 from ..backends.eager import EagerBackend
 from ..backends.native import NativeBackend
 from ..backends.xlite import XliteBackend
+from .specs import hookimpl
 
 
 @hookimpl

@@ -16,8 +16,16 @@ from ..probes.environment import Environment
 from ..rules.config import GraphRequest
 from ..rules.models import ModelInfo
 from .discovery import BUILTIN, Origin
-from .isolation import (PLUGIN_ERRORS, PROBE_TIMEOUT_VAR, Deadlines, PluginError, current_traceback, logger,
-                        output_to_stderr, probe_timeout)
+from .isolation import (
+    PLUGIN_ERRORS,
+    PROBE_TIMEOUT_VAR,
+    Deadlines,
+    PluginError,
+    current_traceback,
+    logger,
+    output_to_stderr,
+    probe_timeout,
+)
 
 
 def probe(backend: GraphBackend, origin: Origin, deadlines: Deadlines, request: GraphRequest,

@@ -44,7 +44,8 @@ class Clash(NamedTuple):
         mine = [name for name in self.contested if name in claim.names]
         others = " and ".join(other.text() for other in self.claimants if other is not claim)
         names = ", ".join(map(repr, mine))
-        return f"its name{'s' if len(mine) > 1 else ''} {names} {'are' if len(mine) > 1 else 'is'} also claimed by {others}"
+        plural = len(mine) > 1
+        return f"its name{'s' if plural else ''} {names} {'are' if plural else 'is'} also claimed by {others}"
 
 
 class Settled(NamedTuple):

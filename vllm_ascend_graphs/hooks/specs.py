@@ -20,7 +20,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def graph_backends() -> Iterable[GraphBackend]:
+def graph_backends() -> Iterable[GraphBackend]:  # type: ignore[empty-body]  # a spec: pluggy never calls it
     """Return the graph backends this plugin provides, as `GraphBackend` instances."""
 
 

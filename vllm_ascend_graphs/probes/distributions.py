@@ -58,7 +58,7 @@ def version(name: str) -> str | None:
 
 def entry_points(group: str) -> list[EntryPoint]:
     """The entry points of `group` across all installed distributions."""
-    found = []
+    found: list[EntryPoint] = []
     header = f"[{group}]".encode()
     for dist in distributions():
         try:

@@ -2,7 +2,7 @@
 
 Probing is cheap and safe on any machine: the device is read from device nodes, versions from
 package metadata, and torch_npu / xlite are really imported (guarded) only on a machine with an
-NPU, because an installed torch_npu without CANN breaks `import torch` (facts section 6). An
+NPU, because an installed torch_npu without CANN breaks `import torch`. An
 installed xlite is also checked on any machine without importing it, when xlite is first asked
 for (`Environment.xlite_problem`): its native library `xlite._C` must be there, and so must every
 library it links (CANN's among them).
@@ -16,8 +16,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import os
-import re
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ..errors import one_line
 from . import distributions, shared_libraries
@@ -83,7 +82,7 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     def context_parallel(self) -> bool:
         return self.dcp > 1 or self.pcp > 1
 
-    def replace(self, **changes: object) -> Environment:
+    def replace(self, **changes: Any) -> Environment:
         return self._replace(**changes)
 
     def describe(self) -> str:
@@ -141,13 +140,13 @@ def _probe_npu_stack(env: Environment) -> Environment:
         changes["torch_npu_error"] = "torch_npu is not installed"
     else:
         try:
+            import torch
             import torch_npu  # noqa: F401
 
-            import torch
-
-            if not all(hasattr(torch.npu, api) for api in ("NPUGraph", "graph", "graph_pool_handle")):
+            npu = cast(Any, torch).npu  # registered by torch_npu: not in torch's own stubs
+            if not all(hasattr(npu, api) for api in ("NPUGraph", "graph", "graph_pool_handle")):
                 changes["torch_npu_error"] = f"torch_npu {env.torch_npu} has no NPU graph API (torch.npu.NPUGraph)"
-            changes["soc"] = soc_from_device_name(torch.npu.get_device_name(0))
+            changes["soc"] = soc_from_device_name(npu.get_device_name(0))
         except (ImportError, RuntimeError, OSError, AttributeError) as exc:
             changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {one_line(exc)}"
     if env.xlite is not None and env.xlite_problem is None:

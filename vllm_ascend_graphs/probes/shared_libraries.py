@@ -86,7 +86,8 @@ def _dynamic_entries(path: StrPath) -> tuple[list[tuple[int, int]], bytes]:
                 fh.seek(offset)
                 raw = fh.read(size)
                 step = 16 if wide else 8
-                entries = [struct.unpack(order + ("qQ" if wide else "iI"), raw[i:i + step]) for i in range(0, size, step)]
+                layout = order + ("qQ" if wide else "iI")
+                entries = [struct.unpack(layout, raw[i:i + step]) for i in range(0, size, step)]
                 fh.seek(sections[link][4])
                 strings = fh.read(sections[link][5])
     return entries, strings

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import ast
@@ -58,7 +58,7 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
             return self.source
         return f"the built-in table for vllm-ascend {self.release} (installed: {self.version})"
 
-    def replace(self, **changes: object) -> VllmAscendFacts:
+    def replace(self, **changes: Any) -> VllmAscendFacts:
         return self._replace(**changes)
 
 
@@ -186,11 +186,15 @@ def _supported_architectures(tree: ast.Module) -> set[str]:
     found: set[str] = set()
     for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
         for statement in cls.body:
-            targets = statement.targets if isinstance(statement, ast.Assign) else (
-                [statement.target] if isinstance(statement, ast.AnnAssign) and statement.value else [])
+            if isinstance(statement, ast.Assign):
+                targets, assigned = statement.targets, statement.value
+            elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+                targets, assigned = [statement.target], statement.value
+            else:
+                continue
             if any(isinstance(t, ast.Name) and t.id == "_supported_architectures" for t in targets):
                 try:
-                    value = ast.literal_eval(statement.value)
+                    value = ast.literal_eval(assigned)
                     found.update(a for a in ([value] if isinstance(value, str) else value) if isinstance(a, str))
                 except (ValueError, TypeError):
                     continue
@@ -203,7 +207,9 @@ def _other_compilation_modes(tree: ast.Module) -> str | None:
     import ast
 
     for node in ast.walk(tree):
-        test = node.test if isinstance(node, ast.If) else None
+        if not isinstance(node, ast.If):
+            continue
+        test = node.test
         if not (isinstance(test, ast.Compare) and [type(op) for op in test.ops] == [ast.NotIn]
                 and isinstance(test.left, ast.Attribute) and test.left.attr == "mode"):
             continue

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-from .config import parse_count
 from ..enums import AttentionSupport
-from ..probes.environment import DEVICES, SOCS, Environment
 from ..errors import GraphConfigError, did_you_mean, invalid, show
-from .models import ModelInfo
+from ..probes.environment import DEVICES, SOCS, Environment
 from ..probes.vllm_ascend import RELEASES
+from .config import parse_count
+from .models import ModelInfo
 
 ENV_VAR = "ASCEND_GRAPHS_ASSUME"
 ABSENT = "absent"
@@ -105,14 +105,16 @@ class Assumptions(NamedTuple):
                 key, sep, value = (part.strip() for part in item.partition("="))
                 key = key.lower()
                 if not sep or not value:
-                    raise GraphConfigError(f"{source}: got {show(item)}; allowed: KEY=VALUE with KEY one of {', '.join(ALL_KEYS)}")
+                    raise GraphConfigError(
+                        f"{source}: got {show(item)}; allowed: KEY=VALUE with KEY one of {', '.join(ALL_KEYS)}")
                 if key in ENVIRONMENT_KEYS:
                     environment[key] = ENVIRONMENT_KEYS[key](f"{source} {key}", value)
                 elif key in MODEL_KEYS:
                     model[key] = MODEL_KEYS[key](f"{source} {key}", value)
                 else:
                     raise GraphConfigError(
-                        f"{source}: unknown key {show(key)};{did_you_mean(key, ALL_KEYS)} allowed: {', '.join(ALL_KEYS)}"
+                        f"{source}: unknown key {show(key)};{did_you_mean(key, ALL_KEYS)} "
+                        f"allowed: {', '.join(ALL_KEYS)}"
                     )
         return cls(environment, model)
 

@@ -57,10 +57,6 @@ class RuntimeGraphs(NamedTuple):
     full: tuple[int, ...] = ()
     piecewise: tuple[int, ...] = ()
 
-    @property
-    def count(self) -> int:
-        return len(self.full) + len(self.piecewise)
-
     def to_dict(self) -> dict[str, list[int]]:
         return {"FULL": list(self.full), "PIECEWISE": list(self.piecewise)}
 
@@ -291,11 +287,17 @@ def _spread(sizes: tuple[int, ...], count: int) -> tuple[int, ...]:
 
 def spans(batches: tuple[int, ...]) -> str:
     """Request counts as ranges: "9-12", "3", "5-7, 9"."""
-    parts, start = [], batches[0]
-    for previous, current in zip(batches, (*batches[1:], None)):
+    def span(first: int, last: int) -> str:
+        return str(first) if first == last else f"{first}-{last}"
+
+    parts = []
+    start = previous = batches[0]
+    for current in batches[1:]:
         if current != previous + 1:
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            parts.append(span(start, previous))
             start = current
+        previous = current
+    parts.append(span(start, previous))
     return ", ".join(parts)
 
 

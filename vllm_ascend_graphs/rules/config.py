@@ -136,10 +136,11 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
         return self.graph_backend if isinstance(self.graph_backend, tuple) else (self.graph_backend,)
 
     def _check_contradictions(self) -> None:
-        if self.capture_sizes and self.max_capture_size is not None and self.max_capture_size != max(self.capture_sizes):
+        largest = max(self.capture_sizes) if self.capture_sizes else None
+        if largest is not None and self.max_capture_size is not None and self.max_capture_size != largest:
             raise GraphConfigError(
                 f"compilation_config.max_cudagraph_capture_size: got {self.max_capture_size}, but the largest of "
-                f"cudagraph_capture_sizes is {max(self.capture_sizes)}; allowed: equal values, or set only one of them"
+                f"cudagraph_capture_sizes is {largest}; allowed: equal values, or set only one of them"
             )
         compilation = self.ascend_compilation_config
         if compilation.enable_static_kernel and compilation.enable_npugraph_ex is False:
@@ -242,7 +243,7 @@ def _parse_sizes(value: object) -> tuple[int, ...] | None:
     return tuple(_parse_positive(f"{key}[{i}]", v) for i, v in enumerate(value))
 
 
-def _parse_section(name: str, cfg: Mapping[str, Any], schema: type[NamedTuple]) -> Any:
+def _parse_section(name: str, cfg: Mapping[str, Any], schema: type[Any]) -> Any:
     """Parse one of our sections: a dict of booleans whose keys are the schema's fields."""
     key = f"{ROOT}.{name}"
     section = cfg.get(name)

@@ -102,7 +102,8 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
             raise invalid("config.json architectures", architectures, "a list of names")
         info = cls.from_architecture(architectures[0], "config.json architectures[0]") if architectures else cls()
-        text = config.get("text_config") if isinstance(config.get("text_config"), Mapping) else {}
+        text_config = config.get("text_config")
+        text = text_config if isinstance(text_config, Mapping) else {}
         merged = {**text, **config}
         attention = info.attention_backend
         if merged.get("kv_lora_rank"):
@@ -141,7 +142,7 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         """From a transformers `PretrainedConfig` (or anything with `to_dict()`)."""
         return cls.from_config_dict(hf_config.to_dict())
 
-    def replace(self, **changes: object) -> ModelInfo:
+    def replace(self, **changes: Any) -> ModelInfo:
         return self._replace(**changes)
 
     def unrecognised_note(self) -> str | None:
@@ -153,7 +154,8 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
                 "supports full graphs less, say so with --assume attention=LEVEL (or ASCEND_GRAPHS_ASSUME)")
 
     def describe(self) -> str:
-        traits = [t for t, on in (("MoE", self.moe), ("vision", self.vision), ("encoder-decoder", self.encoder_decoder)) if on]
+        flags = (("MoE", self.moe), ("vision", self.vision), ("encoder-decoder", self.encoder_decoder))
+        traits = [trait for trait, on in flags if on]
         extra = f", {', '.join(traits)}" if traits else ""
         return (f"{self.architecture} (family {self.family}{extra}; attention {self.attention_backend}: "
                 f"{self.attention_support.name})")

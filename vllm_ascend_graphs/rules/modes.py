@@ -1,4 +1,5 @@
-"""Graph-mode resolution: the guide's tables and the narrowing rules, as pure functions.
+"""Graph-mode resolution, as pure functions: the tables of vLLM Ascend's graph-mode guide
+(`docs/source/user_guide/feature_guide/graph_mode.md` in its repository) and the narrowing rules.
 
 Nothing here probes the machine or reads configuration: every input is an argument, so each
 rule can be table-tested, and every adjustment comes back as a note that says why.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..enums import AttentionSupport, CUDAGraphMode
 from ..probes import vllm_ascend as vllm_ascend_support
 from .capture_plan import DecodeShape, TpAlignment, plan_capture_sizes
-from ..enums import AttentionSupport, CUDAGraphMode
 
 if TYPE_CHECKING:
-    from .config import GraphRequest
     from ..probes.environment import Environment
+    from .config import GraphRequest
     from .models import ModelInfo
 
 

@@ -68,7 +68,8 @@ SIGNATURES = (
     Signature(
         "aclop",
         re.compile(r"cannot run aclop operators during npu graph capture", re.IGNORECASE),
-        "an operator without an aclnn kernel (an aclop operator) ran during capture; aclop operators cannot be captured",
+        "an operator without an aclnn kernel (an aclop operator) ran during capture; aclop operators cannot be "
+        "captured",
         "use a torch_npu/CANN release with an aclnn kernel for that operator, keep the operator out of the "
         "captured region (PIECEWISE splits the graph), or run eagerly (enforce_eager=True)",
     ),

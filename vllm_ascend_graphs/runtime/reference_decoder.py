@@ -15,6 +15,10 @@ import torch.nn.functional as F
 class ReferenceDecoder(torch.nn.Module):
     """Seeded random weights; a forward is one decode step over a fixed KV buffer."""
 
+    keys: torch.Tensor  # buffers, registered in __init__
+    values: torch.Tensor
+    slots: torch.Tensor
+
     def __init__(self, *, hidden: int = 64, heads: int = 4, kv_len: int = 64, intermediate: int = 128,
                  vocab: int = 128, layers: int = 2, seed: int = 0):
         super().__init__()

@@ -145,15 +145,15 @@ class GraphRunner:
         if self._static_inputs:
             raise RuntimeError("GraphRunner.capture: this runner has captured already; make a new runner")
         examples = _checked_inputs(example_inputs)
-        keys = self._keys()
-        if not keys:
+        keys, graphs = self._keys(), self.graphs
+        if graphs is None or not keys:
             logger.info("graph runner: nothing to capture (%s); every batch runs eagerly", self._why_no_keys())
             return self
         self._static_inputs = tuple(_static_buffer(x, self.sizes[0]) for x in examples)
-        pool = self.graphs.graph_pool()
+        pool = graphs.graph_pool()
         with torch.no_grad():
             for key, mode in keys:
-                if not self._capture_one(key, mode, pool):
+                if not self._capture_one(graphs, key, mode, pool):
                     break
         self._report_failures()
         self._build_tables()
@@ -163,22 +163,21 @@ class GraphRunner:
         if self.graphs is None:
             return []
         parts = [(True, self.mode.decode_mode), (False, self.mode.mixed_mode)]
-        return [((size, uniform), mode) for size in self.sizes for uniform, mode in parts if mode is not CUDAGraphMode.NONE]
+        return [((size, uniform), mode) for size in self.sizes for uniform, mode in parts
+                if mode is not CUDAGraphMode.NONE]
 
     def _why_no_keys(self) -> str:
         if self.graphs is None:
             return f"backend {self._backend.name!r} captures on no device" if self._backend else "no device"
         return f"mode {self.mode.name}" if self.sizes else "no capture sizes"
 
-    def _capture_one(self, key: BatchKey, mode: CUDAGraphMode, pool: object) -> bool:
+    def _capture_one(self, graphs: DeviceGraphs, key: BatchKey, mode: CUDAGraphMode, pool: object) -> bool:
         """Capture one key; False stops capturing (the eager policy, or a backend that captures nothing)."""
         size, uniform = key
         inputs = [buffer[:size] for buffer in self._static_inputs]
         for _ in range(self.options.warmup):
             self._fn(*inputs)
         start = time.perf_counter()
-        graphs = self.graphs
-        assert graphs is not None  # _keys() is empty without a device
         try:
             recording = self._duties.capture(graphs, self._fn, inputs, pool=pool, mode=mode)
         except CAPTURE_FAILURES as exc:
@@ -211,13 +210,16 @@ class GraphRunner:
         logger.warning(
             "graph_capture_policy 'shrink': capture failed for %d of %d graphs on %s and they were dropped: %s. "
             "Kept: %s. Batches of a dropped size pad up to the next kept size, or run eagerly. First failure: %s",
-            len(self.dropped), len(self.dropped) + len(self.captured), getattr(self.graphs, "name", None),
+            len(self.dropped), len(self.dropped) + len(self.captured), self.graphs and self.graphs.name,
             ", ".join(_describe(key) for key in self.dropped), kept, first,
         )
 
     def _build_tables(self) -> None:
         """One `_Step` per (batch size, key kind): a call is a list lookup, a copy per input and a replay."""
         views: dict[int, tuple[Any, ...]] = {}
+        graphs = self.graphs
+        if graphs is None:  # nothing was captured
+            return
         for uniform in (True, False):
             sizes = sorted(size for size, kind in self.captured if kind is uniform)
             table: list[_Step | None] = [None] * (sizes[-1] + 1 if sizes else 0)
@@ -225,7 +227,7 @@ class GraphRunner:
             for size in sizes:
                 entry = self.captured[(size, uniform)]
                 outputs, pack = _flatten_outputs(entry.recording.outputs)
-                replay = functools.partial(self._duties.replay, self.graphs, entry.recording, entry.mode)
+                replay = functools.partial(self._duties.replay, graphs, entry.recording, entry.mode)
                 for n in range(previous + 1, size + 1):  # the batch sizes that pad up to `size`
                     if n not in views:
                         views[n] = tuple(buffer[:n] for buffer in self._static_inputs)
@@ -263,8 +265,8 @@ class GraphRunner:
         if self._zero_copy_thread is None:
             self._zero_copy_thread = thread
         elif self._zero_copy_thread != thread:
-            raise RuntimeError("GraphRunner with zero_copy_outputs=True serves the one thread that called it first: its "
-                               "outputs are views the next call overwrites, so another thread would read wrong "
+            raise RuntimeError("GraphRunner with zero_copy_outputs=True serves the one thread that called it first: "
+                               "its outputs are views the next call overwrites, so another thread would read wrong "
                                "values; allowed: zero_copy_outputs=False (the default) for a runner shared by threads")
 
     def _load(self, step: _Step, inputs: tuple[Any, ...]) -> None:
@@ -272,7 +274,7 @@ class GraphRunner:
         views = step.inputs
         if len(inputs) != len(views):
             raise TypeError(f"GraphRunner: got {len(inputs)} inputs; allowed: {len(views)} tensors, as captured")
-        for view, value in zip(views, inputs):
+        for view, value in zip(views, inputs, strict=True):
             if view.shape != getattr(value, "shape", None) or view.dtype != value.dtype:
                 raise _mismatch(views, inputs)
             view.copy_(value)
@@ -350,7 +352,7 @@ def _flatten_outputs(outputs: Any) -> tuple[list[Any], Callable[[list[Any]], Any
 
 
 def _mismatch(views: tuple[Any, ...], inputs: tuple[Any, ...]) -> TypeError:
-    for index, (view, value) in enumerate(zip(views, inputs)):
+    for index, (view, value) in enumerate(zip(views, inputs, strict=True)):
         shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
         if view.shape != shape or view.dtype != dtype:
             got = f"{type(value).__name__}" if shape is None else f"{dtype} {list(shape)}"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ..rules.assumptions import Assumptions
 from ..backends.base import GraphBackend, Plan
-from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
-from ..rules.config import AUTO, ROOT, GraphRequest
-from ..probes.environment import Environment, probe_environment
 from ..errors import BackendUnavailableError, GraphConfigError
 from ..hooks.isolation import PluginError
 from ..hooks.registry import BackendRegistry, get_registry
+from ..probes.environment import Environment, probe_environment
+from ..rules.assumptions import Assumptions
+from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
+from ..rules.config import AUTO, ROOT, GraphRequest
 from ..rules.models import ModelInfo
 from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
 
@@ -184,8 +184,8 @@ def _chain(
     """The backends to try, in order, and a note on where the chain came from."""
     key = f"{ROOT}.graph_backend"
     if isinstance(request.graph_backend, tuple):
-        chain = [registry.get(name, key=f"{key}[{i}]") for i, name in enumerate(request.graph_backend)]
-        return chain, [f"graph_backend lists the chain: {' -> '.join(b.name for b in chain)} (no other fallback)"]
+        listed = [registry.get(name, key=f"{key}[{i}]") for i, name in enumerate(request.graph_backend)]
+        return listed, [f"graph_backend lists the chain: {' -> '.join(b.name for b in listed)} (no other fallback)"]
     if request.graph_backend != AUTO:
         starts, notes = [registry.get(request.graph_backend, key=key).name], []
     elif request.xlite_graph_config.enabled:

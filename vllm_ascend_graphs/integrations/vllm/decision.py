@@ -13,9 +13,10 @@ Inside the active platform's `check_and_update_config`:
 When the whole config is built (`EngineArgs.create_engine_config`), step 4 runs once more for
 vLLM's own later passes, and once more in each worker, when the model runner has resolved its mode
 against the attention backends and its dispatcher holds the graphs it will capture. The record
-travels inside `additional_config` to the engine core and every worker; a process that finds one applies it instead of deciding again, so every process
-ends with the same settings. The `native` backend keeps a non-Ascend platform's own settings:
-nothing is applied, and the record states what vLLM set.
+travels inside `additional_config` to the engine core and every worker; a process that finds one
+applies it instead of deciding again, so every process ends with the same settings. The `native`
+backend keeps a non-Ascend platform's own settings: nothing is applied, and the record states what
+vLLM set.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import contextvars
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ...rules.assumptions import Assumptions
 from ...backends.base import Plan
 from ...backends.native import NATIVE
+from ...probes.environment import probe_environment
+from ...rules.assumptions import Assumptions
 from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
 from ...rules.config import GraphRequest
-from ...probes.environment import probe_environment
 from ...rules.models import ModelInfo
 from ...selection.selector import Selection, select
 from . import adapter
@@ -188,7 +189,7 @@ def on_dispatcher_keys(original: Callable[..., None]) -> Callable[..., None]:
         original(dispatcher, cudagraph_mode, uniform_decode_query_len)
         try:
             reconcile_worker(*adapter.captured_graphs(dispatcher))
-        except Exception as exc:  # a bug of ours must not stop a worker that has its graph keys: say so
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop a worker that has its keys: say so
             adapter.logger().warning("graph backend: the worker could not compare its graphs with the record "
                                      "(%s: %s); the model runner goes on with its own", type(exc).__name__, exc)
 

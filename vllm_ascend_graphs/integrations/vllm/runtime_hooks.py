@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ...backends.base import GraphBackend, Plan
-from ...rules.config import GraphRequest
 from ...errors import GraphCaptureError
 from ...hooks.registry import get_registry
+from ...rules.config import GraphRequest
 from ...rules.modes import CUDAGraphMode
 from ...runtime.capture_errors import CAPTURE_FAILURES, capture_error
 from ...runtime.devices import DeviceGraphs, get_device
@@ -78,7 +78,8 @@ class GraphWrapper:
     vLLM pads each batch to a captured size, keeps inputs in persistent buffers, and says in the
     forward context which runtime mode and batch descriptor this step is. The wrapper captures
     once per descriptor (replaying right away, since a device computes nothing while capturing)
-    and replays afterwards; outputs are the graph's own (vLLM copies what it keeps). A capture failure follows `graph_capture_policy`: raise, or run that descriptor
+    and replays afterwards; outputs are the graph's own (vLLM copies what it keeps). A capture failure
+    follows `graph_capture_policy`: raise, or run that descriptor
     ("shrink") or every descriptor ("eager") eagerly from then on.
     """
 
@@ -91,6 +92,8 @@ class GraphWrapper:
         self.runtime_mode = CUDAGraphMode.parse(runtime_mode, "runtime_mode")
         policy = adapter.additional_config(vllm_config).get("graph_capture_policy", "raise")
         self.policy = GraphRequest.parse({"graph_capture_policy": policy}).graph_capture_policy
+        if self.backend.device is None:
+            raise RuntimeError(f"GraphWrapper: backend {self.backend.name!r} captures on no device")
         self.graphs, self.pool = _device(self.backend.device)
         self.entries: dict[Any, GraphEntry] = {}
         self.eager: set[Any] = set()

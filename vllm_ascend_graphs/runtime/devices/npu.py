@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from ...errors import GraphConfigError
 from . import DeviceGraphs
 
@@ -16,5 +18,5 @@ def npu_graphs() -> DeviceGraphs:
             f"graph device: got 'npu', but torch_npu cannot be imported ({type(exc).__name__}: {exc}); "
             "allowed: npu on an Ascend machine with torch_npu and CANN, or sim / cuda"
         ) from exc
-    npu = torch.npu
+    npu = cast(Any, torch).npu  # registered by torch_npu: not in torch's own stubs
     return DeviceGraphs("npu", npu, npu.NPUGraph, npu.Stream)

@@ -79,7 +79,7 @@ class _Op:
         if nested:
             self.leaves, self.spec = tree_flatten((args, kwargs))
         else:
-            self.leaves, self.spec = [*args, *kwargs.values()], None
+            self.leaves, self.spec = [*args, *kwargs.values()], None  # type: ignore[assignment]
         self.positional, self.names = len(args), tuple(kwargs)
         self.refs = [(i, slot_of[id(x)]) for i, x in enumerate(self.leaves)
                      if isinstance(x, torch.Tensor) and id(x) in slot_of]
@@ -92,7 +92,8 @@ class _Op:
         for leaf, slot in self.refs:
             leaves[leaf] = slots[slot]
         if self.spec is None:
-            result = self.func(*leaves[:self.positional], **dict(zip(self.names, leaves[self.positional:])))
+            keywords = dict(zip(self.names, leaves[self.positional:], strict=True))
+            result = self.func(*leaves[:self.positional], **keywords)
         else:
             args, kwargs = tree_unflatten(leaves, self.spec)
             result = self.func(*args, **kwargs)
@@ -100,9 +101,9 @@ class _Op:
             if self.outs[0] is not None:
                 slots[self.outs[0]] = result
             return
-        for slot, value in zip(self.outs, tree_leaves(result)):
-            if slot is not None:
-                slots[slot] = value
+        for out, value in zip(self.outs, tree_leaves(result), strict=True):
+            if out is not None:
+                slots[out] = value
 
 
 class _Recorder(TorchDispatchMode):
@@ -152,7 +153,8 @@ class SimGraph:
 
     def capture_begin(self, pool: SimPool | None = None, capture_error_mode: str = "global") -> None:
         if capture_error_mode not in _CAPTURE_ERROR_MODES:
-            raise ValueError(f"capture_error_mode: got {capture_error_mode!r}; allowed: {', '.join(_CAPTURE_ERROR_MODES)}")
+            raise ValueError(
+                f"capture_error_mode: got {capture_error_mode!r}; allowed: {', '.join(_CAPTURE_ERROR_MODES)}")
         if self._ops is not None or self._recorder is not None:
             raise RuntimeError("sim graph: this graph already holds a capture; call reset() before capturing again")
         self._device.begin_capture()

@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vllm_ascend_graphs import (
-    CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, hookimpl,
+    CUDAGraphMode,
+    Environment,
+    GraphBackend,
+    GraphRequest,
+    ModelInfo,
+    Plan,
+    Probe,
+    hookimpl,
 )
 from vllm_ascend_graphs.rules.modes import resolve
 
