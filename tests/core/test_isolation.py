@@ -10,14 +10,12 @@ import json
 import time
 
 import pytest
+from plugins import Flaky, boom, leave, register
 
 from vllm_ascend_graphs import (
     BackendUnavailableError,
-    CUDAGraphMode,
-    GraphBackend,
     GraphConfigError,
     ModelInfo,
-    Plan,
     Probe,
     hookimpl,
     select,
@@ -25,50 +23,8 @@ from vllm_ascend_graphs import (
 from vllm_ascend_graphs.entrypoints.cli import main
 
 
-def plugin_with(backend: GraphBackend) -> object:
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [backend]
-
-    return Plugin()
-
-
-class Flaky(GraphBackend):
-    """A backend whose every method can be told to misbehave."""
-
-    name = "flaky"
-    fallback = ("eager",)
-
-    def __init__(self, *, probe=None, plan=None, options=None):
-        self._probe, self._plan, self._options = probe, plan, options
-
-    def probe(self, request, environment, model):
-        if self._probe:
-            return self._probe()
-        return Probe.ok("ready")
-
-    def plan(self, request, environment, model):
-        if self._plan:
-            return self._plan()
-        return Plan(backend=self.name, cudagraph_mode=CUDAGraphMode.NONE)
-
-    def validate_options(self, options):
-        if self._options:
-            return self._options(options)
-        return dict(options)
-
-
-def boom():
-    raise RuntimeError("boom")
-
-
-def leave():
-    raise SystemExit(3)
-
-
-def register(registry, **misbehaviour) -> None:
-    registry.register(plugin_with(Flaky(**misbehaviour)), "flaky-plugin")
+def register_flaky(registry, **misbehaviour) -> None:
+    register(registry, Flaky(**misbehaviour))
 
 
 @pytest.mark.parametrize(("misbehaviour", "reason"), [
@@ -79,7 +35,7 @@ def register(registry, **misbehaviour) -> None:
     ({"probe": lambda: True}, "its probe returned True (bool), not a Probe; plugin flaky-plugin"),
 ])
 def test_a_failing_backend_is_skipped_with_its_reason(builtins_only, cpu, misbehaviour, reason):
-    register(builtins_only, **misbehaviour)
+    register_flaky(builtins_only, **misbehaviour)
     selection = select({"graph_backend": "flaky"}, environment=cpu, model=ModelInfo())
     assert [(a.backend, a.selected, a.reason) for a in selection.trail] == [
         ("flaky", False, reason), ("eager", True, "eager execution runs everywhere")]
@@ -91,7 +47,7 @@ def test_a_failing_backend_is_skipped_with_its_reason(builtins_only, cpu, misbeh
 @pytest.mark.parametrize("options", [boom, lambda options: "not a mapping",
                                      lambda options: (_ for _ in ()).throw(GraphConfigError("own defaults"))])
 def test_options_a_plugin_cannot_validate_skip_only_that_backend(builtins_only, npu, options):
-    register(builtins_only, options=options)
+    register_flaky(builtins_only, options=options)
     selection = select(None, environment=npu, model=ModelInfo())  # the user asked for another backend
     assert selection.plan.backend == "aclgraph"
     assert any(note.startswith("backend 'flaky' cannot be used: its validate_options") for note in selection.notes)
@@ -105,7 +61,7 @@ def test_bad_options_the_user_gave_stay_a_config_error(builtins_only, cpu):
             raise GraphConfigError("additional_config.graph_backend_options.flaky: got keys ['x']; allowed: none")
         return {}
 
-    register(builtins_only, options=strict)
+    register_flaky(builtins_only, options=strict)
     with pytest.raises(GraphConfigError, match=r"flaky: got keys \['x'\]"):
         select({"graph_backend_options": {"flaky": {"x": 1}}}, environment=cpu, model=ModelInfo())
 
@@ -122,7 +78,7 @@ def test_auto_is_not_offered_as_a_backend_options_key(cpu):
 
 def test_a_probe_that_hangs_is_a_refusal_after_the_deadline(builtins_only, cpu, monkeypatch):
     monkeypatch.setenv("ASCEND_GRAPHS_PROBE_TIMEOUT", "0.2")
-    register(builtins_only, probe=lambda: time.sleep(3))
+    register_flaky(builtins_only, probe=lambda: time.sleep(3))
     start = time.monotonic()
     selection = select({"graph_backend": "flaky"}, environment=cpu, model=ModelInfo())
     first = time.monotonic() - start
@@ -139,7 +95,7 @@ def test_a_probe_that_hangs_is_a_refusal_after_the_deadline(builtins_only, cpu, 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "1" * 400])
 def test_a_bad_probe_deadline_is_a_config_error(builtins_only, cpu, monkeypatch, value):
     monkeypatch.setenv("ASCEND_GRAPHS_PROBE_TIMEOUT", value)
-    register(builtins_only)
+    register_flaky(builtins_only)
     with pytest.raises(GraphConfigError, match="ASCEND_GRAPHS_PROBE_TIMEOUT: got .*; allowed: a positive number"):
         select({"graph_backend": "flaky"}, environment=cpu, model=ModelInfo())
 
@@ -166,7 +122,7 @@ def test_what_backends_print_never_reaches_stdout(builtins_only, capsys):
             print("chatty plan")
             return super().plan(request, environment, model)
 
-    builtins_only.register(plugin_with(Chatty()), "chatty")
+    register(builtins_only, Chatty(), name="chatty")
     assert main(["explain", "--json", "--additional-config", '{"graph_backend": "chatty"}']) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["backend"] == "chatty"
@@ -174,7 +130,7 @@ def test_what_backends_print_never_reaches_stdout(builtins_only, capsys):
 
 
 def test_list_and_explain_survive_every_broken_backend(builtins_only, capsys):
-    register(builtins_only, probe=boom, plan=boom, options=boom)
+    register_flaky(builtins_only, probe=boom, plan=boom, options=boom)
     assert main(["list", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["backends"]}
     assert rows["flaky"]["reason"] == "its probe raised RuntimeError: boom; plugin flaky-plugin"

@@ -3,6 +3,8 @@ in its repository) and every narrowing rule, as tables."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pytest
 
 from vllm_ascend_graphs import AttentionSupport as AS
@@ -96,28 +98,45 @@ def test_modes_that_are_kept(requested, facts):
     assert narrow_mode(requested, **facts) == (requested, [])
 
 
-@pytest.mark.parametrize(
-    ("mode", "ex", "sk", "soc", "expected", "note"),
-    [
-        (M.FULL, None, None, None, (True, False), None),
-        (M.FULL_DECODE_ONLY, None, True, None, (True, True), None),
-        (M.FULL, True, True, "910_93", (True, True), None),
-        (M.FULL, False, None, None, (False, False), None),
-        (M.PIECEWISE, True, None, None, (False, False), "no effect in PIECEWISE"),
-        (M.FULL_AND_PIECEWISE, True, None, None, (False, False), "no effect in FULL_AND_PIECEWISE"),
-        (M.NONE, True, None, None, (False, False), "no effect in NONE"),
-        (M.PIECEWISE, None, True, None, (False, False), "static kernel needs Npugraph_ex"),
-        (M.FULL, None, None, "310P", (False, False), "310P"),
-        (M.FULL, True, True, "310P", (False, False), "310P"),
-    ],
-)
-def test_npugraph_ex_and_static_kernel(mode, ex, sk, soc, expected, note):
-    on, static, notes = resolve_npugraph_ex(mode, enable_npugraph_ex=ex, enable_static_kernel=sk, soc=soc)
-    assert (on, static) == expected
-    if note is None:
+class NpugraphExRow(NamedTuple):
+    """One case of `resolve_npugraph_ex`: what is asked, and what it turns on, with the note it leaves."""
+
+    mode: M
+    npugraph_ex: bool | None  # enable_npugraph_ex as the user set it; None: not set
+    static_kernel: bool | None  # enable_static_kernel likewise
+    soc: str | None
+    turns_on: tuple[bool, bool]  # (Npugraph_ex, static kernel)
+    note: str | None = None  # words a note must contain; None: no note at all
+
+
+NPUGRAPH_EX = [
+    NpugraphExRow(M.FULL, None, None, None, turns_on=(True, False)),
+    NpugraphExRow(M.FULL_DECODE_ONLY, None, True, None, turns_on=(True, True)),
+    NpugraphExRow(M.FULL, True, True, "910_93", turns_on=(True, True)),
+    NpugraphExRow(M.FULL, False, None, None, turns_on=(False, False)),
+    NpugraphExRow(M.PIECEWISE, True, None, None, turns_on=(False, False), note="no effect in PIECEWISE"),
+    NpugraphExRow(M.FULL_AND_PIECEWISE, True, None, None, turns_on=(False, False),
+                  note="no effect in FULL_AND_PIECEWISE"),
+    NpugraphExRow(M.NONE, True, None, None, turns_on=(False, False), note="no effect in NONE"),
+    NpugraphExRow(M.PIECEWISE, None, True, None, turns_on=(False, False), note="static kernel needs Npugraph_ex"),
+    NpugraphExRow(M.FULL, None, None, "310P", turns_on=(False, False), note="310P"),
+    NpugraphExRow(M.FULL, True, True, "310P", turns_on=(False, False), note="310P"),
+]
+
+
+def row_id(row: NpugraphExRow) -> str:
+    return f"{row.mode.name}-ex{row.npugraph_ex}-sk{row.static_kernel}-{row.soc}"
+
+
+@pytest.mark.parametrize("row", NPUGRAPH_EX, ids=row_id)
+def test_npugraph_ex_and_static_kernel(row):
+    on, static, notes = resolve_npugraph_ex(row.mode, enable_npugraph_ex=row.npugraph_ex,
+                                            enable_static_kernel=row.static_kernel, soc=row.soc)
+    assert (on, static) == row.turns_on
+    if row.note is None:
         assert notes == []
     else:
-        assert any(note in n for n in notes), notes
+        assert any(row.note in n for n in notes), notes
 
 
 def test_resolve_applies_request_environment_and_model_together():

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from plugins import register
 
 from vllm_ascend_graphs import CUDAGraphMode, Environment, GraphBackend, GraphRequest, ModelInfo, Plan, Probe, select
 from vllm_ascend_graphs.entrypoints.cli import main
-from vllm_ascend_graphs.hooks.specs import hookimpl
 from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN, vllm_ascend_facts
 from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes
 
@@ -70,14 +70,9 @@ def test_where_vllm_captures_no_graphs_every_backend_sees_none(cpu):
         def plan(self, request, environment, model):
             return Plan(self.name, CUDAGraphMode.FULL, capture_sizes=(1, 2))  # ignores the request
 
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [Recording()]
-
     from vllm_ascend_graphs.hooks.registry import get_registry
 
-    get_registry().register(Plugin(), "recording-plugin")
+    register(get_registry(), Recording(), name="recording-plugin")
     selection = select(GraphRequest.parse({"graph_backend": "recording"}, cudagraph_mode="FULL"), environment=cpu,
                        model=QWEN)
     assert seen == [CUDAGraphMode.NONE]

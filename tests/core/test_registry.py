@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from plugins import register
 
 from vllm_ascend_graphs import Environment, GraphConfigError, ModelInfo, select
 from vllm_ascend_graphs.entrypoints.cli import main
@@ -193,19 +194,14 @@ def test_a_backend_without_a_name_fails_alone(site, monkeypatch):
     ({"name": "ok-name", "fallback": "eager"}, "fallback: got 'eager'; allowed: a tuple of backend names"),
 ])
 def test_backends_with_bad_class_attributes_fail_alone(builtins_only, attributes, words):
-    from vllm_ascend_graphs import GraphBackend, hookimpl
+    from vllm_ascend_graphs import GraphBackend
 
     cls = type("Odd", (GraphBackend,), {"probe": lambda *a: None, "plan": lambda *a: None})
     instance = cls()
     for attribute, value in attributes.items():
         setattr(instance, attribute, value)  # set on the instance: class definitions check their own
 
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [instance]
-
-    builtins_only.register(Plugin(), "odd")
+    register(builtins_only, instance, name="odd")
     assert builtins_only.names() == ["aclgraph", "eager", "native", "xlite"]
     [entry] = builtins_only.left_out
     assert entry.status == "failed" and words in entry.reason

@@ -10,7 +10,7 @@ import logging
 import threading
 
 import pytest
-from plugin_entry_points import entry_point, plugin_module
+from plugins import entry_point, logged, plugin_module, plugin_returning, register
 
 from vllm_ascend_graphs import (
     CUDAGraphMode,
@@ -51,10 +51,6 @@ def load(monkeypatch, caplog=None, **plugins) -> BackendRegistry:
         return BackendRegistry(entry_points=entry_points).load()
     with caplog.at_level(logging.DEBUG, logger="vllm_ascend_graphs"):
         return BackendRegistry(entry_points=entry_points).load()
-
-
-def logged(caplog, level):
-    return [r.getMessage() for r in caplog.records if r.levelno == level]
 
 
 # -- what loading logs ---------------------------------------------------------------------------
@@ -135,12 +131,7 @@ def test_a_plugin_that_fails_leaves_no_hook_behind(builtins_only, npu):
 
 
 def test_a_string_returned_for_backends_is_one_bad_item(builtins_only):
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return "eager"
-
-    builtins_only.register(Plugin(), "stringy")
+    builtins_only.register(plugin_returning("eager"), "stringy")
     assert [(e.name, e.reason) for e in builtins_only.left_out] == [
         ("stringy", "TypeError: graph_backends() returned 'eager', which is not a GraphBackend instance")]
 
@@ -159,12 +150,7 @@ def test_bad_attributes_are_named_exactly(builtins_only, attributes, reason):
     for attribute, value in attributes.items():
         setattr(instance, attribute, value)  # on the instance: class definitions check their own
 
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [instance]
-
-    builtins_only.register(Plugin(), "odd-plugin")
+    register(builtins_only, instance, name="odd-plugin")
     [entry] = builtins_only.left_out
     assert entry.reason == reason
 
@@ -247,12 +233,7 @@ def test_a_plugin_probe_gets_the_model_and_a_hung_one_holds_up_only_itself(built
     monkeypatch.setenv("ASCEND_GRAPHS_PROBE_TIMEOUT", "0.5")  # ample for "quick", even on a loaded machine
     release = threading.Event()
 
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [Watcher("hung", release), Watcher("quick")]
-
-    builtins_only.register(Plugin(), "watchers")
+    register(builtins_only, Watcher("hung", release), Watcher("quick"), name="watchers")
     try:
         chain = {"graph_backend": ["hung", "quick"]}
         model = ModelInfo.from_architecture("Qwen3ForCausalLM")
@@ -270,12 +251,7 @@ def test_a_probe_that_raises_is_traced_at_debug_level(builtins_only, cpu, caplog
         def probe(self, request, environment, model):
             raise RuntimeError("probe broke")
 
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [Raising("raising")]
-
-    builtins_only.register(Plugin(), "raising-plugin")
+    register(builtins_only, Raising("raising"), name="raising-plugin")
     with caplog.at_level(logging.DEBUG, logger="vllm_ascend_graphs"):
         selection = select({"graph_backend": "raising"}, environment=cpu, model=ModelInfo())
     assert selection.trail[0].reason == "its probe raised RuntimeError: probe broke; plugin raising-plugin"

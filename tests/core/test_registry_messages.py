@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from plugin_entry_points import entry_point, plugin_module
+from plugins import Flaky, boom, entry_point, logged, plugin_module, register
 
 from vllm_ascend_graphs import (
     CUDAGraphMode,
@@ -19,7 +19,6 @@ from vllm_ascend_graphs import (
     ModelInfo,
     Plan,
     Probe,
-    hookimpl,
     select,
 )
 from vllm_ascend_graphs.hooks.registry import BackendRegistry
@@ -44,8 +43,7 @@ class Rival(Backend):
 
 
 def warnings_and_debug(caplog):
-    return ([r.getMessage() for r in caplog.records if r.levelno == logging.WARNING],
-            [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG])
+    return logged(caplog, logging.WARNING), logged(caplog, logging.DEBUG)
 
 
 # -- preferences ---------------------------------------------------------------------------------
@@ -78,37 +76,8 @@ def test_each_preference_is_judged_alone_and_the_bad_ones_are_named(monkeypatch,
 
 # -- backends failing while the selector calls them ----------------------------------------------
 
-class Flaky(GraphBackend):
-    name = "flaky"
-
-    def __init__(self, validate=None, plan=None):
-        self._validate, self._plan = validate, plan
-
-    def probe(self, request, environment, model):
-        return Probe.ok("ready")
-
-    def plan(self, request, environment, model):
-        return self._plan() if self._plan else Plan(self.name, CUDAGraphMode.NONE)
-
-    def validate_options(self, options):
-        return self._validate(options) if self._validate else {}
-
-
-def register(registry, backend) -> None:
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [backend]
-
-    registry.register(Plugin(), "flaky-plugin")
-
-
 def rejects(options):
     raise GraphConfigError("no defaults here")
-
-
-def boom(*arguments):
-    raise RuntimeError("boom")
 
 
 @pytest.mark.parametrize(("validate", "reason", "traced"), [
@@ -117,7 +86,7 @@ def boom(*arguments):
     (lambda options: 3, "its validate_options returned 3 (int), not a mapping; plugin flaky-plugin", None),
 ])
 def test_options_a_plugin_cannot_validate(builtins_only, npu, caplog, validate, reason, traced):
-    register(builtins_only, Flaky(validate=validate))
+    register(builtins_only, Flaky(options=validate))
     with caplog.at_level(logging.DEBUG, logger="vllm_ascend_graphs"):
         selection = select(None, environment=npu, model=ModelInfo())
     assert selection.notes == ("fallback chain: aclgraph -> native -> eager",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from plugins import register
 
 from vllm_ascend_graphs import BackendUnavailableError, CUDAGraphMode, Environment, GraphRequest, ModelInfo, select
 
@@ -183,7 +184,7 @@ def test_beside_xlite_an_explicit_none_gives_way_to_vllm_ascends_decode_graphs()
 
 
 def test_backend_options_are_validated_with_defaults_filled_in(builtins_only, cpu):
-    from vllm_ascend_graphs import GraphBackend, GraphConfigError, Plan, Probe, hookimpl
+    from vllm_ascend_graphs import GraphBackend, GraphConfigError, Plan, Probe
 
     class Tunable(GraphBackend):
         name = "tunable"
@@ -202,12 +203,7 @@ def test_backend_options_are_validated_with_defaults_filled_in(builtins_only, cp
             return Plan(backend=self.name, cudagraph_mode=CUDAGraphMode.NONE,
                         options=request.graph_backend_options[self.name])
 
-    class Plugin:
-        @hookimpl
-        def graph_backends(self):
-            return [Tunable()]
-
-    builtins_only.register(Plugin(), "tunable")
+    register(builtins_only, Tunable(), name="tunable")
     assert select({"graph_backend": "tunable"}, environment=cpu, model=QWEN).plan.options == {"streams": 4}
     given = {"graph_backend": "tunable", "graph_backend_options": {"TUNABLE": {"streams": 2}}}
     assert select(given, environment=cpu, model=QWEN).plan.options == {"streams": 2}
