@@ -43,8 +43,7 @@ def probe(backend: GraphBackend, origin: Origin, deadlines: Deadlines, request: 
     except TimeoutError as exc:
         return Probe.refuse(f"{exc} ({PROBE_TIMEOUT_VAR}), so it counts as refusing{_by(origin)}")
     except PLUGIN_ERRORS as exc:
-        logger().debug("probe of %s raised:\n%s", backend.name, current_traceback())
-        return Probe.refuse(f"its probe raised {one_line(exc)}{_by(origin)}")
+        return Probe.refuse(_raised(backend, "probe", exc, origin))
     if not isinstance(found, Probe):
         return Probe.refuse(f"its probe returned {show(found)}, not a Probe{_by(origin)}")
     return found
@@ -59,8 +58,7 @@ def plan(backend: GraphBackend, origin: Origin, request: GraphRequest, environme
     except GraphConfigError:
         raise
     except PLUGIN_ERRORS as exc:
-        logger().debug("plan of %s raised:\n%s", backend.name, current_traceback())
-        raise PluginError(f"its plan raised {one_line(exc)}{_by(origin)}") from exc
+        raise PluginError(_raised(backend, "plan", exc, origin)) from exc
     if not isinstance(found, Plan):
         raise PluginError(f"its plan returned {show(found)}, not a Plan{_by(origin)}")
     return found
@@ -78,11 +76,16 @@ def validate_options(backend: GraphBackend, origin: Origin, options: Mapping[str
         logger().debug("validate_options of %s raised:\n%s", backend.name, current_traceback())
         raise PluginError(f"its validate_options rejected its own defaults ({{}}){_by(origin)}") from None
     except PLUGIN_ERRORS as exc:
-        logger().debug("validate_options of %s raised:\n%s", backend.name, current_traceback())
-        raise PluginError(f"its validate_options raised {one_line(exc)}{_by(origin)}") from exc
+        raise PluginError(_raised(backend, "validate_options", exc, origin)) from exc
     if not isinstance(validated, Mapping):
         raise PluginError(f"its validate_options returned {show(validated)}, not a mapping{_by(origin)}")
     return validated
+
+
+def _raised(backend: GraphBackend, method: str, exc: BaseException, origin: Origin) -> str:
+    """The reason for a backend method that raised; its traceback goes to the DEBUG log."""
+    logger().debug("%s of %s raised:\n%s", method, backend.name, current_traceback())
+    return f"its {method} raised {one_line(exc)}{_by(origin)}"
 
 
 def _quiet(origin: Origin) -> contextlib.AbstractContextManager[None]:
