@@ -40,7 +40,7 @@ def register() -> None:
         from . import runtime_hooks
 
         adapter.patch_dispatcher_keys(on_dispatcher_keys)
-        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.answering(runtime_hooks.WRAPPER))
+        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.naming(runtime_hooks.WRAPPER))
         adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")
 
