@@ -81,13 +81,16 @@ def naming(ours: str) -> Callable[[Callable[[type], str]], Callable[[type], str]
     return make
 
 
+def wrapper_class(vllm_config: Any) -> Any:
+    """The class that wraps each compiled piece of a model built with `vllm_config`: ours when our
+    runtime runs the backend recorded there, else the platform's own."""
+    return GraphWrapper if runs_ours(vllm_config) else adapter.platform_wrapper_class()
+
+
 def static_graph_wrapper(runnable: Any, vllm_config: Any, runtime_mode: Any, **options: Any) -> Any:
-    """The wrapper of one compiled piece: ours when our runtime runs the backend recorded in its
-    config, else the platform's own class, built with what vLLM passed."""
-    if runs_ours(vllm_config):
-        return GraphWrapper(runnable, vllm_config, runtime_mode)
-    return adapter.platform_wrapper_class()(runnable=runnable, vllm_config=vllm_config, runtime_mode=runtime_mode,
-                                            **options)
+    """What vLLM builds for each compiled piece, with what it passes (the hook names this function)."""
+    return wrapper_class(vllm_config)(runnable=runnable, vllm_config=vllm_config, runtime_mode=runtime_mode,
+                                      **options)
 
 
 def _device(name: str) -> tuple[DeviceGraphs, object]:
