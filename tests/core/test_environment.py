@@ -53,6 +53,7 @@ def test_an_assumed_platform_with_or_without_static_graphs(spec, captures):
     env = Assumptions.parse([spec]).apply_to_environment(Environment(device="npu", static_graphs=False))
     assert env.captures_graphs is captures
     assert ("static_graphs" in env.assumed) == ("static_graphs" in spec)
+    assert ("static_graphs" in env.describe()) == ("static_graphs" in spec)  # only where it is not the device's
 
 
 @pytest.mark.parametrize(("spec", "release"), [("", "0.23.0.post1"), ("vllm_ascend=MAIN", "main"),
