@@ -163,7 +163,22 @@ def facts(config: Any) -> dict[str, Any]:
         "ascend_config": front,
         "worker_ascend_config": worker,
         "record": config.additional_config.get("_vllm_ascend_graphs"),
+        **_graph_classes(config),
     }
+
+
+def _graph_classes(config: Any) -> dict[str, str]:
+    """What the platform's hooks name for this config and what then wraps each compiled piece."""
+    from vllm.config import set_current_vllm_config
+    from vllm.platforms import current_platform
+
+    from vllm_ascend_graphs.integrations.vllm import runtime_hooks
+
+    with set_current_vllm_config(config):  # as while vLLM builds the model
+        compiler = current_platform.get_compile_backend()
+    piece = runtime_hooks.wrapper_class(config)
+    return {"wrapper_hook": current_platform.get_static_graph_wrapper_cls(), "compiler": compiler,
+            "piece_wrapper": f"{piece.__module__}.{piece.__qualname__}"}
 
 
 def _ascend_flags(ascend: Any) -> dict[str, bool]:

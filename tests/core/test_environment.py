@@ -41,6 +41,21 @@ def test_assumptions_from_the_environment_variable(monkeypatch):
         Assumptions.from_environ()
 
 
+@pytest.mark.parametrize(("spec", "captures"), [
+    ("device=cpu", False),  # vLLM's CPU build
+    ("static_graphs=true", True),  # a platform plugin with static graphs on that device
+    ("static_graphs=true,device=cpu", True),  # in either order: the platform's answer stays
+    ("device=cpu,static_graphs=yes", True),
+    ("device=npu,static_graphs=0", False),
+    ("device=npu", True),
+])
+def test_an_assumed_platform_with_or_without_static_graphs(spec, captures):
+    env = Assumptions.parse([spec]).apply_to_environment(Environment(device="npu", static_graphs=False))
+    assert env.captures_graphs is captures
+    assert ("static_graphs" in env.assumed) == ("static_graphs" in spec)
+    assert ("static_graphs" in env.describe()) == ("static_graphs" in spec)  # only where it is not the device's
+
+
 @pytest.mark.parametrize(("spec", "release"), [("", "0.23.0.post1"), ("vllm_ascend=MAIN", "main"),
                                               ("vllm_ascend=0.26.0rc", "0.26.0rc")])
 def test_an_assumed_vllm_ascend_release_decides_the_facts(spec, release):
@@ -66,6 +81,7 @@ def test_an_assumed_vllm_ascend_release_decides_the_facts(spec, release):
         ("vllm_ascend=0.26.0", ["--assume vllm_ascend: got '0.26.0'; did you mean '0.26.0rc'? allowed: 0.23.0.post1, "
                                 "0.26.0rc, main"]),
         ("vllm_ascend=absent", ["--assume vllm_ascend: got 'absent'; allowed: 0.23.0.post1, 0.26.0rc, main"]),
+        ("static_graphs=maybe", ["--assume static_graphs: got 'maybe'; allowed: true or false"]),
         ("device", ["KEY=VALUE"]),
         ("colour=red", ["unknown key 'colour'", "allowed: device, soc"]),
     ],

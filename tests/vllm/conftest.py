@@ -21,6 +21,14 @@ def tiny_model(tmp_path_factory) -> str:
     return str(build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-llama"))
 
 
+@pytest.fixture(scope="session")
+def sim_platform(tiny_model, tmp_path_factory) -> dict:
+    """Every scenario of `on_sim_platform.SCENARIOS`, run once on the example sim platform, by name."""
+    from on_sim_platform import run  # tests/vllm is on sys.path: pytest's rootdir-relative import
+
+    return run(tiny_model, tmp_path_factory.mktemp("sim-platform"))
+
+
 @pytest.fixture
 def make_llm(tiny_model):
     """`make_llm(**kwargs)` builds an offline LLM on the tiny model and frees it afterwards."""

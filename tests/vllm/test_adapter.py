@@ -126,6 +126,26 @@ def test_pydantic_wraps_our_errors_and_the_adapter_unwraps_them():
     assert adapter.unwrap_config_error(ValueError("plain"), GraphConfigError) is None
 
 
+def test_unpatched_is_what_the_class_answered_before_our_patch(vllm_untouched):
+    class Base:
+        @classmethod
+        def answer(cls) -> str:
+            return f"base for {cls.__name__}"
+
+    class Own(Base):
+        @classmethod
+        def answer(cls) -> str:
+            return f"own for {cls.__name__}"
+
+    class Inherits(Base):
+        pass
+
+    for cls, before in ((Own, "own for Own"), (Inherits, "base for Inherits")):
+        adapter.patch(cls, "answer", lambda original: lambda klass: "ours")
+        assert (cls.answer(), adapter.unpatched(cls, "answer")()) == ("ours", before)
+    assert adapter.unpatched(Base, "answer")() == "base for Base"  # not patched: as it is
+
+
 def test_run_time_internals():
     base = adapter.compiler_interface()
     assert list(inspect.signature(base.compile).parameters) == [
@@ -135,6 +155,7 @@ def test_run_time_internals():
     for hook in ("get_static_graph_wrapper_cls", "get_compile_backend"):
         assert list(inspect.signature(getattr(platform, hook)).parameters) == [], hook  # bound classmethods
     assert adapter.platform_device_type() == "cpu"
+    assert adapter.platform_wrapper_class().__name__ == "AbstractStaticGraphWrapper"  # the CPU build's: vLLM's default
     assert adapter.current_vllm_config() is None and adapter.forward_state() is None  # outside any model run
 
 

@@ -1,7 +1,8 @@
 """Run-time hooks: on static-graph platforms the selected backend supplies wrapper and compiler.
 
 vLLM's CPU build has no static graphs, so the platform part runs with `support_static_graph_mode`
-switched on for the test, and the wrapper captures and replays on the simulated device.
+switched on for the test, and the wrapper captures and replays on the simulated device. The whole
+path inside a real `LLM` runs in `test_sim_backend.py`, on the example's platform.
 """
 
 from __future__ import annotations
@@ -82,12 +83,24 @@ def test_the_cpu_build_hooks_no_runtime():
     assert not adapter.is_patched(platform, "get_compile_backend")
 
 
+PLATFORM_WRAPPER = f"{__name__}.PlatformWrapper"
+
+
+class PlatformWrapper:
+    """Stands for a platform's own static-graph wrapper: keeps what vLLM passed."""
+
+    def __init__(self, runnable, vllm_config, runtime_mode, **options):
+        self.runnable, self.vllm_config, self.runtime_mode, self.options = runnable, vllm_config, runtime_mode, options
+
+
 @pytest.fixture
 def static_platform(monkeypatch):
-    """The active platform, claiming static-graph support, with our hooks registered afresh."""
+    """The active platform, claiming static-graph support with a wrapper of its own (`PlatformWrapper`),
+    with our hooks registered afresh."""
     platform = adapter.platform_class()
     plugin.unregister()
     monkeypatch.setattr(platform, "support_static_graph_mode", classmethod(lambda cls: True))
+    monkeypatch.setattr(platform, "get_static_graph_wrapper_cls", classmethod(lambda cls: PLATFORM_WRAPPER))
     plugin.register()
     yield platform
     plugin.unregister()
@@ -95,24 +108,45 @@ def static_platform(monkeypatch):
     plugin.register()
 
 
+def test_the_wrapper_hook_names_our_chooser_and_keeps_the_platforms_own_answer(static_platform):
+    assert static_platform.get_static_graph_wrapper_cls() == runtime_hooks.WRAPPER  # before any decision too
+    assert adapter.unpatched(static_platform, "get_static_graph_wrapper_cls")() == PLATFORM_WRAPPER
+
+
 @pytest.mark.parametrize(
-    ("backend_name", "platform_device", "wrapper"),
+    ("backend_name", "platform_device", "ours"),
     [
-        ("simgraph", "cpu", runtime_hooks.WRAPPER),  # a device the platform does not drive: ours
-        ("simgraph", "sim", None),  # the platform's own device: the platform's own wrapper
-        ("eager", "cpu", None),  # no device: nothing of ours to run
+        ("simgraph", "cpu", True),  # a device the platform does not drive: ours
+        ("simgraph", "sim", False),  # the platform's own device: the platform's own wrapper
+        ("eager", "cpu", False),  # no device: nothing of ours to run
     ],
 )
-def test_platform_hooks_answer_from_the_recorded_decision(static_platform, backend, monkeypatch, backend_name,
-                                                          platform_device, wrapper):
-    default_wrapper = static_platform.get_static_graph_wrapper_cls.__func__  # patched: check it answers
+def test_each_piece_is_wrapped_from_the_decision_in_the_config_vllm_passes(static_platform, backend, monkeypatch,
+                                                                           backend_name, platform_device, ours):
+    """vLLM names the wrapper when it compiles, where a worker may hold no current config (vLLM's CPU
+    worker, vLLM Ascend's NPU worker): the choice reads the config each piece is built with."""
+    from vllm.utils.import_utils import resolve_obj_by_qualname  # as vLLM resolves the answer
+
+    monkeypatch.setattr(adapter, "platform_device_type", lambda: platform_device)
+    assert adapter.current_vllm_config() is None
+    config, options = config_for(backend_name), {"cudagraph_options": object()}
+    make = resolve_obj_by_qualname(static_platform.get_static_graph_wrapper_cls())
+    wrapper = make(runnable=piece, vllm_config=config, runtime_mode="PIECEWISE", **options)
+    if ours:
+        assert isinstance(wrapper, runtime_hooks.GraphWrapper) and wrapper.runnable is piece
+    else:
+        assert isinstance(wrapper, PlatformWrapper)
+        assert (wrapper.runnable, wrapper.vllm_config, wrapper.runtime_mode, wrapper.options) == (
+            piece, config, "PIECEWISE", options)
+
+
+@pytest.mark.parametrize(("backend_name", "platform_device", "ours"),
+                         [("simgraph", "cpu", True), ("simgraph", "sim", False), ("eager", "cpu", False)])
+def test_the_compiler_hook_answers_from_the_config_the_model_is_built_with(static_platform, backend, monkeypatch,
+                                                                          backend_name, platform_device, ours):
     monkeypatch.setattr(adapter, "current_vllm_config", lambda: config_for(backend_name))
     monkeypatch.setattr(adapter, "platform_device_type", lambda: platform_device)
-    assert adapter.is_patched(static_platform, "get_static_graph_wrapper_cls")
-    expected_wrapper = wrapper or "vllm.compilation.base_static_graph.AbstractStaticGraphWrapper"
-    assert default_wrapper(static_platform) == expected_wrapper
-    expected_compiler = runtime_hooks.COMPILER if wrapper else "inductor"
-    assert static_platform.get_compile_backend() == expected_compiler
+    assert static_platform.get_compile_backend() == (runtime_hooks.COMPILER if ours else "inductor")
     monkeypatch.setattr(adapter, "current_vllm_config", lambda: None)  # before any decision: vLLM's own
     assert static_platform.get_compile_backend() == "inductor"
 
@@ -199,10 +233,11 @@ def test_debug_catches_inputs_that_moved_since_capture(backend, step):
         wrapper(torch.randn(4, 8), w)  # a new tensor, not vLLM's persistent buffer
 
 
-def test_compiler_runs_the_backend_compile_stage(backend, monkeypatch):
+def test_compiler_runs_the_backend_compile_stage_chosen_when_vllm_made_it(backend, monkeypatch):
     config = config_for("simgraph")
-    monkeypatch.setattr(adapter, "current_vllm_config", lambda: config)
+    monkeypatch.setattr(adapter, "current_vllm_config", lambda: config)  # vLLM makes it while building the model
     compiler = runtime_hooks.GraphCompiler()
+    monkeypatch.setattr(adapter, "current_vllm_config", lambda: None)  # and compiles later, maybe without one
     graph = torch.fx.symbolic_trace(piece)
     compiled, handle = compiler.compile(graph, [torch.randn(2, 8), torch.randn(8, 8)], {}, None)
     assert compiled is graph and handle is None

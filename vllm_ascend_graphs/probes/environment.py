@@ -92,6 +92,8 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
             return f"{key} {value}{'*' if key in self.assumed else ''}"
 
         parts = [show("device", self.device)]
+        if self.static_graphs is not None:  # said by the platform, or assumed, not implied by the device
+            parts.append(show("static_graphs", self.static_graphs))
         if self.soc:
             parts.append(show("soc", self.soc))
         parts.append(show("torch_npu", self.torch_npu or "absent"))

@@ -78,6 +78,7 @@ ENVIRONMENT_KEYS: dict[str, Callable[[str, str], object]] = {
     "expert_parallel": _flag,
     "sequence_parallel_moe": _flag,
     "launch_blocking": _flag,
+    "static_graphs": _flag,  # vLLM's platform captures graphs (a platform plugin), whatever the device
 }
 MODEL_KEYS: dict[str, Callable[[str, str], object]] = {
     "encoder_decoder": _flag,
@@ -128,10 +129,10 @@ class Assumptions(NamedTuple):
 
     def apply_to_environment(self, env: Environment) -> Environment:
         changes = dict(self.environment)
-        for flag in ("launch_blocking", "expert_parallel", "sequence_parallel_moe"):
+        for flag in ("launch_blocking", "expert_parallel", "sequence_parallel_moe", "static_graphs"):
             if flag in changes:
                 changes[flag] = bool(changes[flag])
-        if "device" in changes:
+        if "device" in changes and "static_graphs" not in changes:
             changes["static_graphs"] = None  # as usual for the assumed device
         if changes.get("device") == "npu" and "torch_npu" not in changes:
             changes["torch_npu"] = env.torch_npu or ASSUMED

@@ -2,6 +2,15 @@
 
 Registered in the entry-point group `vllm.general_plugins`. vLLM calls `register()` once in
 every process (front end, engine core, workers); it is idempotent and imports nothing heavy.
+
+What runs the graphs: the plugin decides and writes the plan into vLLM's config; the platform's
+own classes carry it out. For every builtin backend that is vLLM Ascend's own wrappers, compiler
+and workers (`aclgraph` and `xlite` capture on `npu`, the NPU platform's own device; `native` and
+`eager` have no device), or the platform's. Only a backend whose `device` is not the platform's
+device type, on a platform with static graphs, is run by this package's runtime
+(`runtime_hooks`): `GraphWrapper` captures and replays the pieces of vLLM's piecewise compilation
+with the backend's `capture` and `replay`, and `GraphCompiler` runs its `compile` where vLLM asks
+the platform for a compiler. `examples/sim_backend` is such a backend, with the platform to run it.
 """
 
 from __future__ import annotations
@@ -25,9 +34,9 @@ def register() -> None:
     """Hook the active platform's config check, and finish each engine config (errors, last reconcile).
 
     On platforms with static graphs, also reconcile what the model runner resolves at worker start,
-    and let the selected backend supply the graph wrapper and the compiler (`runtime_hooks`); the
-    CPU build has none, so nothing more is hooked there. A vLLM outside the tested range is left
-    untouched, with one warning.
+    and name our graph wrapper and compiler for a backend whose device is not the platform's
+    (`runtime_hooks`); vLLM's CPU build has no static graphs, so nothing more is hooked there. A
+    vLLM outside the tested range is left untouched, with one warning.
     """
     why_not = adapter.unsupported_version(adapter.vllm_version())
     if why_not:
@@ -40,7 +49,7 @@ def register() -> None:
         from . import runtime_hooks
 
         adapter.patch_dispatcher_keys(on_dispatcher_keys)
-        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.answering(runtime_hooks.WRAPPER))
+        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.naming(runtime_hooks.WRAPPER))
         adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")
 

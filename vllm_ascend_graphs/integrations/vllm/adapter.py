@@ -133,6 +133,16 @@ def is_patched(cls: type, name: str) -> bool:
     return (cls, name) in _patches
 
 
+def unpatched(cls: type, name: str) -> Any:
+    """`cls.name` as it was before our patch (bound, for a classmethod)."""
+    if (cls, name) not in _patches:
+        return getattr(cls, name)
+    raw = _patches[(cls, name)]
+    if raw is _MISSING:  # inherited: what the next class in the MRO has
+        return getattr(super(cls, cls), name)
+    return raw.__get__(None, cls) if hasattr(raw, "__get__") else raw
+
+
 def supports_static_graphs() -> bool:
     from vllm.platforms import current_platform
 
@@ -278,6 +288,13 @@ def platform_device_type() -> str:
     from vllm.platforms import current_platform
 
     return str(current_platform.device_type)
+
+
+def platform_wrapper_class() -> Any:
+    """The active platform's own static-graph wrapper class (`runnable=, vllm_config=, runtime_mode=`, options)."""
+    from vllm.utils.import_utils import resolve_obj_by_qualname
+
+    return resolve_obj_by_qualname(unpatched(platform_class(), "get_static_graph_wrapper_cls")())
 
 
 def platform_name() -> str:

@@ -1,6 +1,6 @@
 """Run-time hooks for platforms with static graphs: the selected backend's wrapper and compiler.
 
-vLLM asks the platform which class captures and replays each compiled piece
+vLLM asks the platform which class captures and replays each piece of piecewise compilation
 (`get_static_graph_wrapper_cls`) and which compiler runs the compile stage
 (`get_compile_backend`). With the plugin active both answer from the recorded decision:
 
@@ -10,7 +10,12 @@ vLLM asks the platform which class captures and replays each compiled piece
 - any other backend with a device gets `GraphWrapper` and `GraphCompiler`, which run the
   backend's own compile, capture and replay duties on our device graph API.
 
-On vLLM's CPU build there are no static graphs and none of this is hooked.
+vLLM names the wrapper class when it compiles, which a worker may do holding no current config
+(vLLM's CPU worker and vLLM Ascend's NPU worker profile without one), so the hook always names
+`static_graph_wrapper`, which chooses for each piece from the config vLLM hands it. The compiler
+is named while the model is built, under the model's config. Full graphs are the model runner's
+own wrapper, which no platform hook names. On a platform without static graphs (vLLM's CPU
+build) none of this is hooked.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ...runtime.graph_entry import GraphEntry
 from . import adapter
 from .decision import recorded
 
-WRAPPER = f"{__name__}.GraphWrapper"
+WRAPPER = f"{__name__}.static_graph_wrapper"
 COMPILER = f"{__name__}.GraphCompiler"
 
 _devices: dict[str, tuple[DeviceGraphs, object]] = {}
@@ -49,19 +54,43 @@ def owns_runtime(backend: GraphBackend, platform_device: str) -> bool:
     return backend.device is not None and backend.device != platform_device
 
 
+def runs_ours(vllm_config: Any) -> bool:
+    """Whether our runtime runs the backend recorded in `vllm_config` on the active platform."""
+    choice = chosen(vllm_config)
+    return choice is not None and owns_runtime(choice[0], adapter.platform_device_type())
+
+
 def answering(ours: str) -> Callable[[Callable[[type], str]], Callable[[type], str]]:
     """A patch for a platform hook that names a class: `ours` when our runtime runs the chosen backend."""
 
     def make(original: Callable[[type], str]) -> Callable[[type], str]:
         def hook(platform_cls: type) -> str:
-            choice = chosen(adapter.current_vllm_config())
-            if choice and owns_runtime(choice[0], adapter.platform_device_type()):
-                return ours
-            return original(platform_cls)
+            return ours if runs_ours(adapter.current_vllm_config()) else original(platform_cls)
 
         return hook
 
     return make
+
+
+def naming(ours: str) -> Callable[[Callable[[type], str]], Callable[[type], str]]:
+    """A patch for a platform hook that names a class: always `ours`."""
+
+    def make(original: Callable[[type], str]) -> Callable[[type], str]:
+        return lambda platform_cls: ours
+
+    return make
+
+
+def wrapper_class(vllm_config: Any) -> Any:
+    """The class that wraps each compiled piece of a model built with `vllm_config`: ours when our
+    runtime runs the backend recorded there, else the platform's own."""
+    return GraphWrapper if runs_ours(vllm_config) else adapter.platform_wrapper_class()
+
+
+def static_graph_wrapper(runnable: Any, vllm_config: Any, runtime_mode: Any, **options: Any) -> Any:
+    """What vLLM builds for each compiled piece, with what it passes (the hook names this function)."""
+    return wrapper_class(vllm_config)(runnable=runnable, vllm_config=vllm_config, runtime_mode=runtime_mode,
+                                      **options)
 
 
 def _device(name: str) -> tuple[DeviceGraphs, object]:
@@ -149,9 +178,16 @@ class GraphWrapper:
 
 
 class GraphCompiler(adapter.compiler_interface()):  # type: ignore[misc]
-    """vLLM's compiler interface over the selected backend's compile stage (no compile cache)."""
+    """vLLM's compiler interface over the selected backend's compile stage (no compile cache).
+
+    vLLM makes its compiler while building the model, under the model's config (from which the
+    hook named this class), and compiles later, where a worker may hold no current config: the
+    choice is kept from the start."""
 
     name = "vllm_ascend_graphs"
+
+    def __init__(self) -> None:
+        self.choice = chosen(adapter.current_vllm_config())
 
     def compute_hash(self, vllm_config: Any) -> str:
         choice = chosen(vllm_config)
@@ -159,8 +195,7 @@ class GraphCompiler(adapter.compiler_interface()):  # type: ignore[misc]
 
     def compile(self, graph: Any, example_inputs: list[Any], compiler_config: dict[str, Any], compile_range: Any,
                 key: str | None = None) -> tuple[Any, None]:
-        choice = chosen(adapter.current_vllm_config())
-        if choice is None:
+        if self.choice is None:
             return graph, None
-        backend, plan = choice
+        backend, plan = self.choice
         return backend.compile(graph, example_inputs, plan), None
