@@ -36,7 +36,7 @@ from .torch_npu_api import Missing, RealApi, conformance_problems
 EXPECTED_USES = {
     "torch_npu.npu.set_compile_mode", "npugraph_ex.CompilerConfig", "npugraph_ex.get_npu_backend",
     "torchair.CompilerConfig", "torchair.get_npu_backend", "torch_npu.npu_add_rms_norm",
-    "torch_npu.npu.graph_pool_handle", "torch_npu.npu.graph",
+    "torch_npu.npu.get_device_name", "torch_npu.npu.graph_pool_handle", "torch_npu.npu.graph",
     "torch_npu.npu.NPUGraph", "torch_npu.npu.Stream", "torch_npu.npu.current_stream",
     "torch_npu.npu.Stream.synchronize",
 }

@@ -16,7 +16,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import one_line
 from . import distributions, shared_libraries
@@ -145,10 +145,10 @@ def _probe_npu_stack(env: Environment) -> Environment:
             import torch
             import torch_npu  # noqa: F401
 
-            npu = cast(Any, torch).npu  # registered by torch_npu: not in torch's own stubs
-            if not all(hasattr(npu, api) for api in ("NPUGraph", "graph", "graph_pool_handle")):
+            # torch.npu is registered by torch_npu: not in torch's own stubs
+            if not all(hasattr(torch.npu, api) for api in ("NPUGraph", "graph", "graph_pool_handle")):  # type: ignore[attr-defined]
                 changes["torch_npu_error"] = f"torch_npu {env.torch_npu} has no NPU graph API (torch.npu.NPUGraph)"
-            changes["soc"] = soc_from_device_name(npu.get_device_name(0))
+            changes["soc"] = soc_from_device_name(torch.npu.get_device_name(0))  # type: ignore[attr-defined]
         except (ImportError, RuntimeError, OSError, AttributeError) as exc:
             changes["torch_npu_error"] = f"torch_npu {env.torch_npu} is installed but not importable: {one_line(exc)}"
     if env.xlite is not None and env.xlite_problem is None:
