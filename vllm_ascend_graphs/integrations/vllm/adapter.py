@@ -206,12 +206,13 @@ def graph_settings(vllm_config: Any) -> dict[str, Any]:
     from vllm.config.compilation import CompilationMode
 
     compilation = vllm_config.compilation_config
+    mode = compilation.mode  # by name; a value that is no CompilationMode as it is, for the parser to reject
     return {
         "cudagraph_mode": compilation.cudagraph_mode,
         "enforce_eager": vllm_config.model_config.enforce_eager,
-        "compiling": compilation.mode == CompilationMode.VLLM_COMPILE,
-        "other_compilation_mode": None if compilation.mode in (CompilationMode.NONE, CompilationMode.VLLM_COMPILE)
-        else getattr(compilation.mode, "name", compilation.mode),
+        "compiling": mode == CompilationMode.VLLM_COMPILE,
+        "other_compilation_mode": None if mode in (CompilationMode.NONE, CompilationMode.VLLM_COMPILE)
+        else mode.name if isinstance(mode, CompilationMode) else mode,
         "capture_sizes": compilation.cudagraph_capture_sizes or None,
         "max_capture_size": compilation.max_cudagraph_capture_size or None,
         "max_num_seqs": vllm_config.scheduler_config.max_num_seqs,

@@ -39,7 +39,7 @@ from ...rules.assumptions import Assumptions
 from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
 from ...rules.config import GraphRequest
 from ...rules.models import ModelInfo
-from ...selection.selector import Selection, select
+from ...selection.selector import Selection, check_named, select
 from . import adapter
 
 RECORD_KEY = "_vllm_ascend_graphs"
@@ -83,10 +83,9 @@ def _record(vllm_config: Any) -> dict[str, Any] | None:
 
 def decide(vllm_config: Any) -> tuple[Selection, Environment]:
     """Run the selector with vLLM's settings, the platform, the parallel sizes and the model; returns the
-    selection and the environment it saw. What the user wrote is checked first and its errors reach the
-    user; a value of vLLM's own config that cannot be read raises `Unreadable`."""
+    selection and the environment it saw. A value of vLLM's own config that cannot be read raises
+    `Unreadable`, once what the user wrote has been checked as a selection checks it."""
     config = {k: v for k, v in adapter.additional_config(vllm_config).items() if k != RECORD_KEY}
-    GraphRequest.parse(config)
     assumptions = Assumptions.from_environ()
     try:
         settings = adapter.graph_settings(vllm_config)
@@ -96,10 +95,10 @@ def decide(vllm_config: Any) -> tuple[Selection, Environment]:
         request = GraphRequest.parse(config, **settings)
         environment = environment_of(vllm_config, assumptions)
         model = model_of(vllm_config)
-    except GraphConfigError as exc:
-        raise Unreadable(str(exc)) from None
-    except Exception as exc:  # a partial config: a field missing or of another type
-        raise Unreadable(f"config ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # GraphConfigError, or a partial config: a field missing or of another type
+        check_named(GraphRequest.parse(config))  # an error in what the user wrote reaches the user
+        why = str(exc) if isinstance(exc, GraphConfigError) else f"config ({type(exc).__name__}: {exc})"
+        raise Unreadable(why) from None
     selection = select(request, environment=environment, model=assumptions.apply_to_model(model))
     return selection, environment
 
