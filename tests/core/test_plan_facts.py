@@ -13,7 +13,7 @@ from vllm_ascend_graphs.backends.xlite import XliteBackend
 from vllm_ascend_graphs.probes.environment import PLAN_FACTS, assumed_facts, differences
 from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN
 
-NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0rc4", npugraph_ex=True,
+NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0", xlite="0.2.0rc4",
                   vllm_ascend="0.23.0.post1", assumed=frozenset({"vllm_ascend"}))
 RULES_0_23 = BUILTIN["0.23.0.post1"].rules
 # One other value of each fact: what another node of the same deployment could have.
@@ -110,4 +110,4 @@ def test_vllm_ascend_rules_tell_releases_apart_and_nothing_else():
     assert len(set(rules.values())) == len(BUILTIN)
     same = BUILTIN["main"].replace(source="vllm-ascend 0.0.0 (installed)", version="0.0.0", from_table=frozenset())
     assert same.rules == rules["main"]
-    assert BUILTIN["main"].replace(known_keys=BUILTIN["main"].known_keys | {"new_key"}).rules != rules["main"]
+    assert BUILTIN["main"].replace(tp_multiple_triggers=()).rules != rules["main"]
