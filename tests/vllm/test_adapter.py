@@ -256,7 +256,7 @@ def test_every_worker_is_built_through_worker_base_after_the_plugins_are_loaded(
     sets = {ast.unparse(target) for node in ast.walk(ast.parse(inspect.getsource(WorkerBase.__init__).strip()))
             if isinstance(node, ast.Assign) for target in node.targets}
     assert {"self.vllm_config", "self.rank"} <= sets
-    assert "data_parallel_rank" in field_names(ParallelConfig)
+    assert "data_parallel_index" in field_names(ParallelConfig)
     init_worker = inspect.getsource(WorkerWrapperBase.init_worker)
     assert init_worker.index("load_general_plugins()") < init_worker.index("worker_class(**kwargs)")
     for worker in (CPUWorker, Worker):
@@ -275,9 +275,11 @@ def test_building_a_worker_runs_the_check_of_the_recorded_plan(vllm_untouched):
     config = VllmConfig()
     config.additional_config = {RECORD_KEY: {"backend": "tpugraph", "cudagraph_mode": "FULL", "summary": "",
                                              "environment": {"host": "node-a"}}}
-    with pytest.raises(WorkerEnvironmentError, match=r"worker rank 5 on host .* made on host node-a \(tpugraph, "
-                                                     r"cudagraph_mode FULL\): no backend 'tpugraph' is registered"):
+    with pytest.raises(WorkerEnvironmentError, match=r"worker rank 5 \(data-parallel rank 0\) on host .* made on "
+                                                     r"host node-a \(tpugraph, cudagraph_mode FULL\): no backend "
+                                                     r"'tpugraph' is registered"):
         WorkerBase(vllm_config=config, local_rank=0, rank=5, distributed_init_method="env://")
     config.additional_config = {}
+    config.parallel_config.data_parallel_index = 2  # kept by vLLM in each data-parallel engine of a dense model
     worker = WorkerBase(vllm_config=config, local_rank=1, rank=7, distributed_init_method="env://")
-    assert adapter.worker_identity(worker) == (config, 7, 0)
+    assert adapter.worker_identity(worker) == (config, 7, 2)

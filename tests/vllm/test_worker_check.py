@@ -25,12 +25,11 @@ ON_A_910B = {"host": "node-a", "device": "npu", "soc": "910B", "torch_npu": "2.1
 
 
 def worker_config(environment: dict | None, backend: str | None = "aclgraph", mode: str = "FULL_DECODE_ONLY",
-                  dp: int = 1, **record):
+                  **record):
     """A `VllmConfig` as a worker receives it, with the front end's record (`environment`: what it assumed)."""
     from vllm.config import VllmConfig
 
     config = VllmConfig()
-    config.parallel_config.data_parallel_size = dp
     entry = {"backend": backend, "cudagraph_mode": mode, "summary": f"graph backend: {backend}", **record}
     if environment is not None:
         entry["environment"] = environment
@@ -45,7 +44,7 @@ def logged(caplog):
 
 
 def test_a_worker_that_cannot_carry_the_plan_fails_with_one_line_naming_host_rank_and_differences(logged):
-    text = (f"graph backend: worker rank 3 on host {HOST} cannot carry the plan made on host node-a (aclgraph, "
+    text = (f"graph backend: worker rank 3 (data-parallel rank 0) on host {HOST} cannot carry the plan made on host node-a (aclgraph, "
             "cudagraph_mode FULL_DECODE_ONLY): device cpu here, the plan assumed device npu; SoC unknown here, the "
             "plan assumed SoC 910B; torch_npu is not installed (the plan assumed torch_npu 2.10.0)")
     with pytest.raises(WorkerEnvironmentError) as info:
@@ -54,22 +53,22 @@ def test_a_worker_that_cannot_carry_the_plan_fails_with_one_line_naming_host_ran
     assert logged() == [("ERROR", text)]
 
 
-def test_with_data_parallel_the_line_names_the_data_parallel_rank_too():
+def test_the_line_names_the_data_parallel_rank_the_worker_serves():
     with pytest.raises(WorkerEnvironmentError, match=rf"^graph backend: worker rank 0 \(data-parallel rank 1\) on "
                                                      rf"host {HOST} cannot carry"):
-        check_worker(worker_config(ON_A_910B, dp=2), rank=0, dp_rank=1)
+        check_worker(worker_config(ON_A_910B), rank=0, dp_rank=1)
 
 
 def test_a_worker_that_holds_the_plan_says_so_at_debug(logged):
     check_worker(worker_config({"host": "node-a", "device": "cpu"}, backend="native", mode="NONE"), rank=1, dp_rank=0)
-    assert logged() == [("DEBUG", f"graph backend: worker rank 1 on host {HOST} holds the plan made on host node-a "
+    assert logged() == [("DEBUG", f"graph backend: worker rank 1 (data-parallel rank 0) on host {HOST} holds the plan made on host node-a "
                                   "(native, cudagraph_mode NONE; assumed of the environment: device cpu)")]
 
 
 def test_the_worker_applies_its_own_assumptions_as_the_front_end_did(logged, monkeypatch):
     monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", "device=npu,soc=910B,torch_npu=2.10.0")
     check_worker(worker_config(ON_A_910B), rank=0, dp_rank=0)
-    assert logged() == [("DEBUG", f"graph backend: worker rank 0 on host {HOST} holds the plan made on host node-a "
+    assert logged() == [("DEBUG", f"graph backend: worker rank 0 (data-parallel rank 0) on host {HOST} holds the plan made on host node-a "
                                   "(aclgraph, cudagraph_mode FULL_DECODE_ONLY; assumed of the environment: device npu, "
                                   "soc 910B, torch_npu 2.10.0, launch_blocking False, vllm_ascend vllm-ascend "
                                   "0.23.0.post1 (built-in table))")]
@@ -132,7 +131,7 @@ def test_tp2_a_worker_whose_environment_cannot_carry_the_plan_fails_before_start
 
     differ = tp2_starts["differ"]
     assert differ["started"] is False and "WorkerProc initialization failed" in differ["error"]
-    expected = {f"graph backend: worker rank {rank} on host {HOST} cannot carry the plan made on host {HOST} (xlite, "
+    expected = {f"graph backend: worker rank {rank} (data-parallel rank 0) on host {HOST} cannot carry the plan made on host {HOST} (xlite, "
                 "cudagraph_mode FULL_DECODE_ONLY): device cpu here, the plan assumed device npu; SoC unknown here, the "
                 "plan assumed SoC 910B; torch_npu is not installed (the plan assumed torch_npu (assumed)); "
                 f"{probe_environment().xlite_problem} (the plan assumed xlite 0.2.0rc4)" for rank in (0, 1)}
@@ -145,6 +144,6 @@ def test_tp2_each_worker_holds_the_plan_and_says_so_at_debug(tp2_starts):
     carry = tp2_starts["carry"]
     assert carry["started"] is True, carry["error"]
     assert sorted(ours(carry["lines"], "DEBUG")) == [
-        f"graph backend: worker rank {rank} on host {HOST} holds the plan made on host {HOST} (eager, cudagraph_mode "
+        f"graph backend: worker rank {rank} (data-parallel rank 0) on host {HOST} holds the plan made on host {HOST} (eager, cudagraph_mode "
         "NONE; assumed of the environment: nothing)" for rank in (0, 1)]
     assert ours(carry["lines"], "ERROR") == []

@@ -103,8 +103,10 @@ def patch_worker_start(make: Callable[[Callable[..., Any]], Callable[..., Any]])
 
 
 def worker_identity(worker: Any) -> tuple[Any, int, int]:
-    """(vllm_config, rank, data-parallel rank) of a worker once `WorkerBase.__init__` has run."""
-    return worker.vllm_config, int(worker.rank), int(worker.vllm_config.parallel_config.data_parallel_rank)
+    """(vllm_config, rank, data-parallel rank) of a worker once `WorkerBase.__init__` has run. The data-parallel
+    rank is `data_parallel_index`: vLLM resets `data_parallel_rank` (and the size) to 0 (1) in the engine of
+    each rank of a dense model, which runs as an independent DP=1 engine."""
+    return worker.vllm_config, int(worker.rank), int(worker.vllm_config.parallel_config.data_parallel_index)
 
 
 def _patch_when_imported(module_name: str, class_name: str, method: str,

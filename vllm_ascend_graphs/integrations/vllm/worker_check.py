@@ -40,8 +40,7 @@ def check_worker(vllm_config: Any, rank: int, dp_rank: int) -> None:
     entry = recorded(vllm_config)
     if entry is None:
         return
-    dp = adapter.parallel_sizes(vllm_config)["dp"]
-    where = f"worker rank {rank}{f' (data-parallel rank {dp_rank})' if dp > 1 else ''} on host {socket.gethostname()}"
+    where = f"worker rank {rank} (data-parallel rank {dp_rank}) on host {socket.gethostname()}"
     assumed = dict(entry.get("environment") or {})
     made_on = assumed.pop("host", "unknown")
     plan = f"{entry['backend']}, cudagraph_mode {entry['cudagraph_mode']}"
