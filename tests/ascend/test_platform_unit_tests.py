@@ -39,8 +39,9 @@ def test_they_pass_without_the_plugin(runs, vllm_ascend):
 
 
 def test_they_pass_with_the_plugin_as_without_it(runs, vllm_ascend):
-    differ = {test: (outcome, runs["without"]["outcomes"].get(test)) for test, outcome in runs["with"]["outcomes"].items()
-              if outcome != runs["without"]["outcomes"].get(test)}
+    alone = runs["without"]["outcomes"]
+    differ = {test: (outcome, alone.get(test)) for test, outcome in runs["with"]["outcomes"].items()
+              if outcome != alone.get(test)}
     assert (runs["with"]["exit"], differ) == (0, {}), f"vllm-ascend {vllm_ascend.name} with the plugin"
     assert runs["with"]["outcomes"].keys() == runs["without"]["outcomes"].keys()
 

@@ -53,14 +53,15 @@ def test_the_worker_class_holds_the_plan_and_a_node_of_another_soc_refuses_it(co
     record, start = result_of(contract, case)["config"]["record"], worker_of(contract, case)["start"]
     host, environment = record["environment"]["host"], record["environment"]
     plan = f"{record['backend']}, cudagraph_mode {record['cudagraph_mode']}"
+    worker = f"graph backend: worker rank 0 (data-parallel rank 0) on host {host}"
     assert start["refused"] is None
     assert [level for level, _ in start["logged"]] == ["DEBUG"]
-    assert start["logged"][0][1].startswith(f"graph backend: worker rank 0 (data-parallel rank 0) on host {host} holds the plan made on host "
-                                            f"{host} ({plan}; assumed of the environment: ")
+    assert start["logged"][0][1].startswith(f"{worker} holds the plan made on host {host} ({plan}; assumed of the "
+                                            "environment: ")
     if "soc" in environment:
         assert environment["soc"] == case.soc and environment["vllm_ascend"]["source"].endswith("(installed)")
-        assert start["elsewhere"] == (f"graph backend: worker rank 0 (data-parallel rank 0) on host {host} cannot carry the plan made on host "
-                                      f"{host} ({plan}): SoC {start['other_soc']} here, the plan assumed SoC {case.soc}")
+        assert start["elsewhere"] == (f"{worker} cannot carry the plan made on host {host} ({plan}): "
+                                      f"SoC {start['other_soc']} here, the plan assumed SoC {case.soc}")
     else:
         assert record["backend"] == "eager" and start["elsewhere"] is None
 

@@ -32,7 +32,8 @@ XLITE = {"xlite_graph_config": {"enabled": True}}
 # vllm-ascend release decides what another compilation mode does and which models xlite serves.
 QUESTIONS = [
     (GraphRequest.parse({}, cudagraph_mode="FULL_DECODE_ONLY"), QWEN),
-    (GraphRequest.parse({}, cudagraph_mode="FULL", compiling=False, other_compilation_mode="STOCK_TORCH_COMPILE"), QWEN),
+    (GraphRequest.parse({}, cudagraph_mode="FULL", compiling=False, other_compilation_mode="STOCK_TORCH_COMPILE"),
+     QWEN),
     (GraphRequest.parse(XLITE), QWEN),
     (GraphRequest.parse(XLITE), DEEPSEEK),
 ]

@@ -19,6 +19,7 @@ from vllm_ascend_graphs.integrations.vllm.worker_check import check_worker
 from vllm_ascend_graphs.probes.vllm_ascend import BUILTIN
 
 HOST = socket.gethostname()
+WORKER = f"graph backend: worker rank {{}} (data-parallel rank 0) on host {HOST}"  # .format(rank)
 RULES_0_23 = {"source": "vllm-ascend 0.23.0.post1 (built-in table)", "rules": BUILTIN["0.23.0.post1"].rules}
 ON_A_910B = {"host": "node-a", "device": "npu", "soc": "910B", "torch_npu": "2.10.0", "launch_blocking": False,
              "vllm_ascend": RULES_0_23}
@@ -44,7 +45,7 @@ def logged(caplog):
 
 
 def test_a_worker_that_cannot_carry_the_plan_fails_with_one_line_naming_host_rank_and_differences(logged):
-    text = (f"graph backend: worker rank 3 (data-parallel rank 0) on host {HOST} cannot carry the plan made on host node-a (aclgraph, "
+    text = (f"{WORKER.format(3)} cannot carry the plan made on host node-a (aclgraph, "
             "cudagraph_mode FULL_DECODE_ONLY): device cpu here, the plan assumed device npu; SoC unknown here, the "
             "plan assumed SoC 910B; torch_npu is not installed (the plan assumed torch_npu 2.10.0)")
     with pytest.raises(WorkerEnvironmentError) as info:
@@ -61,22 +62,23 @@ def test_the_line_names_the_data_parallel_rank_the_worker_serves():
 
 def test_a_worker_that_holds_the_plan_says_so_at_debug(logged):
     check_worker(worker_config({"host": "node-a", "device": "cpu"}, backend="native", mode="NONE"), rank=1, dp_rank=0)
-    assert logged() == [("DEBUG", f"graph backend: worker rank 1 (data-parallel rank 0) on host {HOST} holds the plan made on host node-a "
+    assert logged() == [("DEBUG", f"{WORKER.format(1)} holds the plan made on host node-a "
                                   "(native, cudagraph_mode NONE; assumed of the environment: device cpu)")]
 
 
 def test_the_worker_applies_its_own_assumptions_as_the_front_end_did(logged, monkeypatch):
     monkeypatch.setenv("ASCEND_GRAPHS_ASSUME", "device=npu,soc=910B,torch_npu=2.10.0")
     check_worker(worker_config(ON_A_910B), rank=0, dp_rank=0)
-    assert logged() == [("DEBUG", f"graph backend: worker rank 0 (data-parallel rank 0) on host {HOST} holds the plan made on host node-a "
+    assert logged() == [("DEBUG", f"{WORKER.format(0)} holds the plan made on host node-a "
                                   "(aclgraph, cudagraph_mode FULL_DECODE_ONLY; assumed of the environment: device npu, "
                                   "soc 910B, torch_npu 2.10.0, launch_blocking False, vllm_ascend vllm-ascend "
                                   "0.23.0.post1 (built-in table))")]
 
 
 def test_a_backend_this_worker_has_no_plugin_for_cannot_be_carried():
-    with pytest.raises(WorkerEnvironmentError, match=r"\(tpugraph, cudagraph_mode FULL\): no backend 'tpugraph' is "
-                                                     r"registered here \(registered: aclgraph, eager, native, xlite\)$"):
+    with pytest.raises(WorkerEnvironmentError, match=r"\(tpugraph, cudagraph_mode FULL\): no backend 'tpugraph' "
+                                                     r"is registered here \(registered: aclgraph, eager, native, "
+                                                     r"xlite\)$"):
         check_worker(worker_config({"host": "node-a"}, backend="tpugraph", mode="FULL"), rank=0, dp_rank=0)
 
 
@@ -131,7 +133,7 @@ def test_tp2_a_worker_whose_environment_cannot_carry_the_plan_fails_before_start
 
     differ = tp2_starts["differ"]
     assert differ["started"] is False and "WorkerProc initialization failed" in differ["error"]
-    expected = {f"graph backend: worker rank {rank} (data-parallel rank 0) on host {HOST} cannot carry the plan made on host {HOST} (xlite, "
+    expected = {f"{WORKER.format(rank)} cannot carry the plan made on host {HOST} (xlite, "
                 "cudagraph_mode FULL_DECODE_ONLY): device cpu here, the plan assumed device npu; SoC unknown here, the "
                 "plan assumed SoC 910B; torch_npu is not installed (the plan assumed torch_npu (assumed)); "
                 f"{probe_environment().xlite_problem} (the plan assumed xlite 0.2.0rc4)" for rank in (0, 1)}
@@ -144,6 +146,6 @@ def test_tp2_each_worker_holds_the_plan_and_says_so_at_debug(tp2_starts):
     carry = tp2_starts["carry"]
     assert carry["started"] is True, carry["error"]
     assert sorted(ours(carry["lines"], "DEBUG")) == [
-        f"graph backend: worker rank {rank} (data-parallel rank 0) on host {HOST} holds the plan made on host {HOST} (eager, cudagraph_mode "
+        f"{WORKER.format(rank)} holds the plan made on host {HOST} (eager, cudagraph_mode "
         "NONE; assumed of the environment: nothing)" for rank in (0, 1)]
     assert ours(carry["lines"], "ERROR") == []

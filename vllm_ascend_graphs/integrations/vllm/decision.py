@@ -95,7 +95,7 @@ def decide(vllm_config: Any) -> tuple[Selection, Environment]:
         request = GraphRequest.parse(config, **settings)
         environment = environment_of(vllm_config, assumptions)
         model = model_of(vllm_config)
-    except Exception as exc:  # GraphConfigError, or a partial config: a field missing or of another type
+    except (AttributeError, LookupError, TypeError, ValueError) as exc:  # GraphConfigError too; a partial config
         check_named(GraphRequest.parse(config))  # an error in what the user wrote reaches the user
         why = str(exc) if isinstance(exc, GraphConfigError) else f"config ({type(exc).__name__}: {exc})"
         raise Unreadable(why) from None
