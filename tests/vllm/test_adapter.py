@@ -238,7 +238,7 @@ def test_a_transformers_config_gives_the_model_traits():
     assert model.architecture == "unknown" and model.encoder_decoder is True
 
 
-def test_every_worker_is_built_through_worker_base_after_the_plugins_are_loaded():
+def test_every_worker_is_built_through_worker_base_after_the_plugins_are_loaded(vllm_untouched):
     """The worker check's hook: `WorkerBase.__init__(self, vllm_config, local_rank, rank, distributed_init_method,
     ...)`, which sets what `worker_identity` reads. In each worker process vLLM loads the general plugins
     (`WorkerWrapperBase.init_worker`) before it builds the worker, so `register()` patches it in time; vLLM's
