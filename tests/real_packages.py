@@ -30,7 +30,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -82,13 +82,7 @@ def vllm_ascend_source(version: str) -> Path:
     # building anything, a SoC name; nothing is compiled.
     sdist = _download(f"vllm-ascend=={version}", "--no-binary=:all:", "--no-build-isolation", suffix=".tar.gz",
                       env={"SOC_VERSION": "ascend910b1", "COMPILE_CUSTOM_KERNELS": "0", **_setuptools_scm()})
-    unpacking = target.with_name(target.name + ".partial")
-    shutil.rmtree(unpacking, ignore_errors=True)
-    with tarfile.open(sdist) as archive:
-        archive.extractall(unpacking, filter="data")
-    (unpacking / f"vllm_ascend-{version}").rename(target)
-    shutil.rmtree(unpacking)
-    return target
+    return _unpacked(sdist, f"vllm_ascend-{version}", target)
 
 
 SETUPTOOLS_SCM = ("setuptools-scm==10.3.4", "vcs-versioning==2.6.0")  # pure Python wheels
@@ -122,17 +116,39 @@ def vllm_ascend_archive(name: str) -> Path:
     if info.is_file() and f"Version: {ARCHIVE_VERSIONS.get(name, '0.0.0')}\n" in info.read_text(encoding="utf-8"):
         return target
     shutil.rmtree(target, ignore_errors=True)  # unpacked by an older set-up: made afresh
+    return _unpacked(_vendored(f"{name}.tar.gz"), name, target,
+                     prepare=lambda tree: egg_info(tree, ARCHIVE_VERSIONS.get(name)))
+
+
+def vllm_ascend_platform_tests(name: str) -> Path:
+    """The platform unit tests of vllm-ascend's source archive `name`, unpacked from the archive beside it,
+    `name-tests-ut-platform.tar.gz` (`tests/ut/test_platform.py` with the conftest and base it imports): the
+    folder holding `tests/`. vllm-ascend 0.23.0.post1's sdist carries its tests itself."""
+    target = CACHE / f"{name}-tests-ut-platform"
+    if (target / "tests" / "ut" / "test_platform.py").is_file():
+        return target
+    return _unpacked(_vendored(f"{name}-tests-ut-platform.tar.gz"), name, target)
+
+
+def _vendored(file_name: str) -> Path:
+    """An archive of vllm-ascend's repository in the vendor folder."""
     folder = Path(os.environ.get(ARCHIVES_VAR) or DEFAULT_ARCHIVES)
-    archive = folder / f"{name}.tar.gz"
-    if not archive.is_file():
-        pytest.fail(f"vllm-ascend's source archive {archive.name} is not in {folder}: the contract tier reads it from "
+    if not (folder / file_name).is_file():
+        pytest.fail(f"vllm-ascend's archive {file_name} is not in {folder}: the contract tier reads it from "
                     f"../shared/vendor/vllm-ascend/ next to the checkout, or from the folder {ARCHIVES_VAR} names")
+    return folder / file_name
+
+
+def _unpacked(archive: Path, top: str, target: Path, prepare: Callable[[Path], object] | None = None) -> Path:
+    """`target`: the folder `top` of the tar `archive`, unpacked (and `prepare`d) beside it first, so that it
+    is whole or absent: an interrupted run leaves only the .partial folder."""
     unpacking = target.with_name(target.name + ".partial")
     shutil.rmtree(unpacking, ignore_errors=True)
     with tarfile.open(archive) as tar:
         tar.extractall(unpacking, filter="data")
-    egg_info(unpacking / name, ARCHIVE_VERSIONS.get(name))
-    (unpacking / name).rename(target)  # whole or absent, as above
+    if prepare is not None:
+        prepare(unpacking / top)
+    (unpacking / top).rename(target)
     shutil.rmtree(unpacking)
     return target
 

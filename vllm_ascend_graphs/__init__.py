@@ -35,6 +35,7 @@ _EXPORTS = {
     "GraphConfigError": "errors",
     "GraphCaptureError": "errors",
     "BackendUnavailableError": "errors",
+    "WorkerEnvironmentError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

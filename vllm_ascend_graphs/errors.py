@@ -21,6 +21,14 @@ class BackendUnavailableError(GraphConfigError):
     """A backend the user asked for cannot serve here and fallback is off."""
 
 
+class WorkerEnvironmentError(RuntimeError):
+    """A vLLM worker's own environment cannot carry the plan the engine recorded (another SoC, no xlite, ...).
+
+    Raised at worker start, before anything is loaded or captured; the message names the host, the
+    rank and every difference from what the plan assumed.
+    """
+
+
 class GraphCaptureError(RuntimeError):
     """Capturing a device graph failed.
 

@@ -112,7 +112,7 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
     """The engine config vLLM, our plugin and vllm-ascend build for the case, what a worker's model
     runner then decides (`worker_stage.py`), and what was logged in each stage."""
     from vllm.engine.arg_utils import EngineArgs
-    from worker_stage import start_model_runner
+    from worker_stage import start_model_runner, start_worker
 
     with logged_by_plugin() as logged:
         try:
@@ -120,24 +120,36 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - the contract may expect an error, of any type
             return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
     front = facts(config)  # before the worker stage, which runs in this process too
+    with logged_by_plugin(logging.DEBUG) as start_logged:
+        refused = start_worker(config, case.assume)
+    elsewhere = start_worker(config, case.assume.replace(f"soc={case.soc}", f"soc={OTHER_SOC[case.soc]}"))
     with logged_by_plugin() as worker_logged:
         worker = start_model_runner(config)
-    return {"config": front, "logged": logged, "worker": {**worker, "logged": worker_logged}}
+    start = {"refused": refused, "logged": start_logged, "elsewhere": elsewhere, "other_soc": OTHER_SOC[case.soc]}
+    return {"config": front, "logged": logged, "worker": {**worker, "logged": worker_logged, "start": start}}
+
+
+OTHER_SOC = {"910B": "310P", "910_93": "910B", "310P": "910B", "950": "910B"}  # a node of another SoC, per case SoC
 
 
 @contextlib.contextmanager
-def logged_by_plugin() -> Iterator[list[list[str]]]:
-    """[level, message] of every record our plugin logs inside the block."""
+def logged_by_plugin(level: int | None = None) -> Iterator[list[list[str]]]:
+    """[level, message] of every record our plugin logs inside the block (from `level` on, where given)."""
     from vllm_ascend_graphs.integrations.vllm.adapter import LOGGER_NAME
 
     logged: list[list[str]] = []
     handler = logging.Handler()
     handler.emit = lambda record: logged.append([record.levelname, record.getMessage()])  # type: ignore[method-assign]
-    logging.getLogger(LOGGER_NAME).addHandler(handler)
+    plugin_logger = logging.getLogger(LOGGER_NAME)
+    before = plugin_logger.level
+    plugin_logger.addHandler(handler)
+    if level is not None:
+        plugin_logger.setLevel(level)
     try:
         yield logged
     finally:
-        logging.getLogger(LOGGER_NAME).removeHandler(handler)
+        plugin_logger.removeHandler(handler)
+        plugin_logger.setLevel(before)
 
 
 def facts(config: Any) -> dict[str, Any]:

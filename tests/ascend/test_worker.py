@@ -46,6 +46,27 @@ def test_the_worker_runs_vllm_ascends_model_runner_and_attention_backend(contrac
 
 
 @pytest.mark.parametrize("case", built, ids=ids)
+def test_the_worker_class_holds_the_plan_and_a_node_of_another_soc_refuses_it(contract, case):
+    """At the start of vllm-ascend's worker class (its `WorkerBase.__init__`), the worker says at DEBUG that it
+    holds the plan, whose recorded environment it shares; on a node of another SoC (`ASCEND_GRAPHS_ASSUME`),
+    a plan that assumed the SoC is refused with one line naming it, and any other plan is held."""
+    record, start = result_of(contract, case)["config"]["record"], worker_of(contract, case)["start"]
+    host, environment = record["environment"]["host"], record["environment"]
+    plan = f"{record['backend']}, cudagraph_mode {record['cudagraph_mode']}"
+    worker = f"graph backend: worker rank 0 (data-parallel rank 0) on host {host}"
+    assert start["refused"] is None
+    assert [level for level, _ in start["logged"]] == ["DEBUG"]
+    assert start["logged"][0][1].startswith(f"{worker} holds the plan made on host {host} ({plan}; assumed of the "
+                                            "environment: ")
+    if "soc" in environment:
+        assert environment["soc"] == case.soc and environment["vllm_ascend"]["source"].endswith("(installed)")
+        assert start["elsewhere"] == (f"{worker} cannot carry the plan made on host {host} ({plan}): "
+                                      f"SoC {start['other_soc']} here, the plan assumed SoC {case.soc}")
+    else:
+        assert record["backend"] == "eager" and start["elsewhere"] is None
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
 def test_the_record_holds_what_the_worker_resolves_and_captures(contract, case):
     """The record the worker received predicts its mode, sizes and graphs per runtime mode, except
     where the case expects the model runner to override it; its own record then says what it did."""

@@ -27,6 +27,13 @@ class VllmAscend:
 
         return vllm_ascend_source(self.sdist) if self.sdist else vllm_ascend_archive(str(self.archive))
 
+    def platform_tests(self) -> Path:
+        """The folder holding its own `tests/ut/test_platform.py`: the sdist carries its tests, an archive's
+        lie in a second archive beside it."""
+        from real_packages import vllm_ascend_platform_tests
+
+        return self.source() if self.sdist else vllm_ascend_platform_tests(str(self.archive))
+
     @property
     def source_folder(self) -> str:
         """The name of the folder `source()` returns."""

@@ -12,12 +12,17 @@ the attributes the method reads are set as `__init__` sets them (`_runner`); and
 KV cache specs, which real layers build when the model is loaded, so one spec per model is
 built from the model config as the attention layer would (vllm-ascend's builders read none of
 its fields). The attention backend is the real one: vLLM's selector asks vllm-ascend's platform.
+
+Before that, `start_worker` builds the worker as far as vLLM's `WorkerBase.__init__`, which every
+worker class calls (vllm-ascend's after its own set-up, which needs an NPU): our plugin's check of
+the recorded plan runs there, on an instance of the worker class the platform chose.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import pickle
 from typing import Any
 
@@ -36,6 +41,33 @@ def start_model_runner(config: Any) -> dict[str, Any]:
         runner.kv_cache_config = _kv_cache_config(groups)
         runner._check_and_update_cudagraph_mode([{backend}], groups)
         return _decided(runner, backend, worker_config.additional_config.get(RECORD_KEY))
+
+
+def start_worker(config: Any, assume: str) -> str | None:
+    """Build the worker class the platform chose as far as `WorkerBase.__init__`, on a pickled copy of
+    `config`, in an environment described by `assume` (`ASCEND_GRAPHS_ASSUME`); the error of the plugin's
+    check of the plan (`WorkerEnvironmentError`), or None where the worker holds it."""
+    from vllm.v1.worker.worker_base import WorkerBase
+
+    from vllm_ascend_graphs import WorkerEnvironmentError
+
+    module_name, _, class_name = config.parallel_config.worker_cls.rpartition(".")
+    worker_class = getattr(importlib.import_module(module_name), class_name)
+    assert issubclass(worker_class, WorkerBase) and "super().__init__(" in inspect.getsource(worker_class.__init__)
+    worker = worker_class.__new__(worker_class)
+    previous = os.environ.get("ASCEND_GRAPHS_ASSUME")
+    os.environ["ASCEND_GRAPHS_ASSUME"] = assume
+    try:
+        WorkerBase.__init__(worker, vllm_config=pickle.loads(pickle.dumps(config)), local_rank=0, rank=0,
+                            distributed_init_method="env://", is_driver_worker=True)
+    except WorkerEnvironmentError as exc:
+        return str(exc)
+    finally:
+        if previous is None:
+            os.environ.pop("ASCEND_GRAPHS_ASSUME")
+        else:
+            os.environ["ASCEND_GRAPHS_ASSUME"] = previous
+    return None
 
 
 def model_runner_class(worker_cls: str) -> type:

@@ -136,6 +136,9 @@ def test_a_string_returned_for_backends_is_one_bad_item(builtins_only):
         ("stringy", "TypeError: graph_backends() returned 'eager', which is not a GraphBackend instance")]
 
 
+FACTS = "device, soc, torch_npu, xlite, launch_blocking, vllm_ascend"
+
+
 @pytest.mark.parametrize(("attributes", "reason"), [
     ({"name": "bad name"}, f"TypeError: Odd: backend name 'bad name' is invalid; allowed: {INVALID_NAME}"),
     ({"name": "Upper"}, "TypeError: Odd: backend name 'Upper' is not in normal form; allowed: a class attribute, "
@@ -144,6 +147,8 @@ def test_a_string_returned_for_backends_is_one_bad_item(builtins_only):
      f"TypeError: Odd: backend name 'bad alias' is invalid; allowed: {INVALID_NAME}"),
     ({"device": 3}, "TypeError: Odd.device: got 3 (int); allowed: None or a device name such as 'npu', 'cuda' or "
                     "'sim'"),
+    ({"assumes": ("soc", "gpu")}, f"TypeError: Odd.assumes: got ('soc', 'gpu') (tuple); allowed: a tuple of {FACTS}"),
+    ({"assumes": "soc"}, f"TypeError: Odd.assumes: got 'soc'; allowed: a tuple of {FACTS}"),
 ])
 def test_bad_attributes_are_named_exactly(builtins_only, attributes, reason):
     instance = type("Odd", (GraphBackend,), {"name": "odd", "probe": None, "plan": None})()

@@ -236,3 +236,50 @@ def test_a_transformers_config_gives_the_model_traits():
     config = transformers.WhisperConfig(d_model=64, encoder_layers=1, decoder_layers=1)
     model = ModelInfo.from_hf_config(config)
     assert model.architecture == "unknown" and model.encoder_decoder is True
+
+
+def test_every_worker_is_built_through_worker_base_after_the_plugins_are_loaded(vllm_untouched):
+    """The worker check's hook: `WorkerBase.__init__(self, vllm_config, local_rank, rank, distributed_init_method,
+    ...)`, which sets what `worker_identity` reads. In each worker process vLLM loads the general plugins
+    (`WorkerWrapperBase.init_worker`) before it builds the worker, so `register()` patches it in time; vLLM's
+    own workers reach it through `super().__init__` before they start a device."""
+    import ast
+
+    from vllm.config import ParallelConfig
+    from vllm.v1.worker.cpu_worker import CPUWorker
+    from vllm.v1.worker.gpu_worker import Worker
+    from vllm.v1.worker.worker_base import WorkerBase, WorkerWrapperBase
+
+    assert adapter.WORKER_MODULE == WorkerBase.__module__
+    assert list(inspect.signature(WorkerBase.__init__).parameters)[:5] == [
+        "self", "vllm_config", "local_rank", "rank", "distributed_init_method"]
+    sets = {ast.unparse(target) for node in ast.walk(ast.parse(inspect.getsource(WorkerBase.__init__).strip()))
+            if isinstance(node, ast.Assign) for target in node.targets}
+    assert {"self.vllm_config", "self.rank"} <= sets
+    assert "data_parallel_index" in field_names(ParallelConfig)
+    init_worker = inspect.getsource(WorkerWrapperBase.init_worker)
+    assert init_worker.index("load_general_plugins()") < init_worker.index("worker_class(**kwargs)")
+    for worker in (CPUWorker, Worker):
+        assert issubclass(worker, WorkerBase) and "super().__init__(" in inspect.getsource(worker.__init__)
+
+
+def test_building_a_worker_runs_the_check_of_the_recorded_plan(vllm_untouched):
+    from vllm.config import VllmConfig
+    from vllm.v1.worker.worker_base import WorkerBase
+
+    from vllm_ascend_graphs import WorkerEnvironmentError
+    from vllm_ascend_graphs.integrations.vllm.decision import RECORD_KEY
+
+    vllm_untouched.register()
+    assert adapter.is_patched(WorkerBase, "__init__")
+    config = VllmConfig()
+    config.additional_config = {RECORD_KEY: {"backend": "tpugraph", "cudagraph_mode": "FULL", "summary": "",
+                                             "environment": {"host": "node-a"}}}
+    with pytest.raises(WorkerEnvironmentError, match=r"worker rank 5 \(data-parallel rank 0\) on host .* made on "
+                                                     r"host node-a \(tpugraph, cudagraph_mode FULL\): no backend "
+                                                     r"'tpugraph' is registered"):
+        WorkerBase(vllm_config=config, local_rank=0, rank=5, distributed_init_method="env://")
+    config.additional_config = {}
+    config.parallel_config.data_parallel_index = 2  # kept by vLLM in each data-parallel engine of a dense model
+    worker = WorkerBase(vllm_config=config, local_rank=1, rank=7, distributed_init_method="env://")
+    assert adapter.worker_identity(worker) == (config, 7, 2)

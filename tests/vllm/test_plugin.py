@@ -49,7 +49,7 @@ MULTIPROCESS_SCRIPT = textwrap.dedent("""
 
     if __name__ == "__main__":
         llm = LLM(model=sys.argv[1], dtype="float32", max_model_len=128, kv_cache_memory_bytes=32 << 20,
-                  enforce_eager=True, additional_config={"graph_backend": "auto"})
+                  enforce_eager=True, tensor_parallel_size=2, additional_config={"graph_backend": "auto"})
         front = llm.llm_engine.vllm_config.compilation_config
         seen = {"front": {"pid": os.getpid(), "mode": front.cudagraph_mode.name,
                           "backend": decision_of(llm)["backend"]},
@@ -62,11 +62,16 @@ MULTIPROCESS_SCRIPT = textwrap.dedent("""
 
 def test_multiprocess_engine_loads_the_plugin_in_every_process(tiny_model, tmp_path):
     """Every process registers the plugin, only the front end decides, and every process ends with
-    the same settings. Read from the file the script writes and from message texts, never from vLLM's log
-    prefixes, which differ between vLLM versions."""
+    the same settings; each of the two tensor-parallel workers (spawned by the engine core's
+    multiprocessing executor) checks at its start that it can carry the plan, and says so at DEBUG.
+    Read from the file the script writes and from message texts, never from vLLM's log prefixes, which
+    differ between vLLM versions."""
+    import socket
+
     script = tmp_path / "mp.py"
     script.write_text(MULTIPROCESS_SCRIPT)
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1", "VLLM_LOGGING_LEVEL": "DEBUG",
+           "VLLM_CPU_OMP_THREADS_BIND": "0|1",  # one core per tensor-parallel worker
            "VLLM_ALLOW_INSECURE_SERIALIZATION": "1"}  # collective_rpc sends a function to the workers
     seen = tmp_path / "seen.json"
     result = subprocess.run([sys.executable, str(script), tiny_model, str(seen)], capture_output=True, text=True,
@@ -76,7 +81,7 @@ def test_multiprocess_engine_loads_the_plugin_in_every_process(tiny_model, tmp_p
     seen = json.loads(seen.read_text())
     front, workers = seen["front"], seen["workers"]
     assert front == {"pid": front["pid"], "mode": "NONE", "backend": "eager"} and seen["text"] is True
-    assert workers and all(w["pid"] != front["pid"] for w in workers)  # the workers are other processes ...
+    assert len(workers) == 2 and all(w["pid"] != front["pid"] for w in workers)  # other processes ...
     assert all((w["mode"], w["sizes"], w["backend"], w["recorded_mode"]) == ("NONE", [], "eager", "NONE")
                for w in workers)  # ... that hold the front end's settings and record
     assert log.count("vllm-ascend-graphs plugin registered") >= 2  # engine core and worker (the front end decides)
@@ -84,3 +89,7 @@ def test_multiprocess_engine_loads_the_plugin_in_every_process(tiny_model, tmp_p
     applied = f"applied the recorded decision ({summary}"
     assert log.count(summary) - log.count(applied) == 1  # only the front end decides ...
     assert log.count(applied) >= 1  # ... the engine core applies the record
+    host = socket.gethostname()
+    for rank in (0, 1):
+        assert log.count(f"graph backend: worker rank {rank} (data-parallel rank 0) on host {host} holds the plan "
+                         f"made on host {host} (eager, cudagraph_mode NONE; assumed of the environment: nothing)") == 1

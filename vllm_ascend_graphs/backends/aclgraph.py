@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import GraphConfigError
-from ..probes.environment import Environment
-from ..rules.assumptions import ASSUMED
+from ..probes.environment import ASSUMED, Environment
 from ..rules.config import GraphRequest
 from ..rules.models import ModelInfo
 from ..rules.modes import CUDAGraphMode, GraphSettings, resolve
@@ -102,6 +101,8 @@ class AclGraphBackend(AclGraphRuntime, GraphBackend):
     aliases = ("acl", "npugraph")
     description = "ACLGraph capture/replay (torch.npu.NPUGraph) with the Npugraph_ex compile-time layer"
     fallback = ("native", "eager")
+    # What its probe and plan read of the machine: the NPU stack, the SoC's rules and vllm-ascend's.
+    assumes = ("device", "soc", "torch_npu", "launch_blocking", "vllm_ascend")
 
     def probe(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
         refusal = graph_path_refusal(request, environment)

@@ -94,9 +94,11 @@ class GraphBackend(abc.ABC):
 
     Subclasses set `name` (case-insensitive, stored lower-case), optional `aliases`, a one-line
     `description`, `fallback`: the backends tried next when this one cannot serve and the user
-    named it alone, and `device`: the `runtime.devices` graph API it captures on. The run-time
-    defaults are eager: compile returns the module unchanged and nothing is captured, so a
-    backend that implements only selection is safe to run.
+    named it alone, `device`: the `runtime.devices` graph API it captures on, and `assumes`: the
+    facts of the environment its plans depend on (`environment.PLAN_FACTS`), which a plan records
+    so that a vLLM worker whose own facts differ refuses to start with it. The run-time defaults
+    are eager: compile returns the module unchanged and nothing is captured, so a backend that
+    implements only selection is safe to run.
     """
 
     name: ClassVar[str]
@@ -104,6 +106,7 @@ class GraphBackend(abc.ABC):
     description: ClassVar[str] = ""
     fallback: ClassVar[tuple[str, ...]] = ("eager",)
     device: ClassVar[str | None] = None
+    assumes: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

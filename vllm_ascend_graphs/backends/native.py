@@ -23,6 +23,7 @@ class NativeBackend(GraphBackend):
     aliases = ("platform",)
     description = "The platform's own graph path, with vLLM's graph settings kept as they are (CUDA, ROCm, XPU, ...)"
     fallback = ("eager",)
+    assumes = ("device",)  # its probe: which platform's own graphs these are
 
     def probe(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
         if environment.device == "npu":

@@ -25,6 +25,7 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
     aliases = ("xlitegraph",)
     description = "XliteGraph: the xlite runtime for Llama, Qwen dense/MoE and Qwen3-VL (optional, needs xlite)"
     fallback = ("aclgraph",)
+    assumes = ("device", "soc", "torch_npu", "xlite", "launch_blocking", "vllm_ascend")  # ACLGraph's and xlite
 
     def probe(self, request: GraphRequest, environment: Environment, model: ModelInfo) -> Probe:
         if not request.wants_xlite:

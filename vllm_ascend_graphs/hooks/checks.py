@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from ..backends.base import GraphBackend, checked_name
 from ..errors import show
+from ..probes.environment import PLAN_FACTS
 from .isolation import PLUGIN_ERRORS
 
 
@@ -55,4 +56,7 @@ def checked_backend(item: object) -> GraphBackend:
     if item.device is not None and not isinstance(item.device, str):  # the runtime checks the name when it captures
         raise TypeError(f"{cls.__qualname__}.device: got {show(item.device)}; allowed: None or a device name "
                         "such as 'npu', 'cuda' or 'sim'")
+    if not isinstance(item.assumes, tuple) or not all(fact in PLAN_FACTS for fact in item.assumes):
+        raise TypeError(f"{cls.__qualname__}.assumes: got {show(item.assumes)}; allowed: a tuple of "
+                        f"{', '.join(PLAN_FACTS)}")
     return item

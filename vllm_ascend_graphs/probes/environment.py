@@ -28,6 +28,10 @@ DEVICES = ("npu", "cuda", "xpu", "cpu")
 NO_STATIC_GRAPHS = ("cpu",)  # devices whose vLLM platform captures no graphs (vLLM's CPU build)
 SOCS = ("910", "910B", "910_93", "310P", "950")
 FLASHCOMM1_ENV = "VLLM_ASCEND_ENABLE_FLASHCOMM1"  # read by vLLM Ascend where additional_config does not say
+# The facts a backend's plans may assume of the environment (`GraphBackend.assumes`): the plan
+# records their values, and a process whose own values differ cannot carry it (`differences`).
+PLAN_FACTS = ("device", "soc", "torch_npu", "xlite", "launch_blocking", "vllm_ascend")
+ASSUMED = "assumed"  # the version of a library that --assume says is there (assumptions.py)
 
 
 class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
@@ -104,6 +108,57 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
         if self.spec_tokens:
             parts.append(show("spec_tokens", self.spec_tokens))
         return ", ".join(parts)
+
+
+def assumed_facts(environment: Environment, names: tuple[str, ...]) -> dict[str, object]:
+    """The values of the facts `names` (of `PLAN_FACTS`) here, JSON-serialisable: a plan records them.
+
+    torch_npu and xlite count only when ready (installed, and importable where that was checked:
+    `torch_npu_error`, `xlite_problem`, what the backends' probes read); vllm_ascend is the release
+    whose rules a plan follows and a fingerprint of those rules (`VllmAscendFacts.rules`)."""
+    found: dict[str, object] = {}
+    for name in names:
+        if name == "torch_npu":
+            found[name] = None if environment.torch_npu_error else environment.torch_npu
+        elif name == "xlite":
+            found[name] = None if environment.xlite is None or environment.xlite_problem else environment.xlite
+        elif name == "vllm_ascend":
+            facts = environment.vllm_ascend_facts
+            found[name] = {"source": facts.source, "rules": facts.rules}
+        else:
+            found[name] = getattr(environment, name)
+    return found
+
+
+def differences(assumed: dict[str, object], environment: Environment) -> list[str]:
+    """How `environment` differs from the facts a plan `assumed` (`assumed_facts`), one text each: the same
+    device, SoC, launch mode and vllm-ascend rules, and torch_npu and xlite ready where the plan had them."""
+    here = assumed_facts(environment, tuple(name for name in PLAN_FACTS if name in assumed))
+    found = []
+    for name, value in here.items():
+        planned = assumed[name]
+        if name in ("torch_npu", "xlite"):
+            if planned is not None and value is None:
+                why = environment.torch_npu_error if name == "torch_npu" else environment.xlite_problem
+                found.append(f"{why or f'{name} is not installed'} (the plan assumed {name} {_version(planned)})")
+        elif name == "vllm_ascend":
+            planned_rules = planned if isinstance(planned, dict) else {}
+            if value["rules"] != planned_rules.get("rules"):  # type: ignore[index]
+                found.append(f"{value['source']} here, whose platform rules differ from those of "  # type: ignore[index]
+                             f"{planned_rules.get('source')}, which the plan followed")
+        elif value != planned:
+            found.append(f"{_shown(name, value)} here, the plan assumed {_shown(name, planned)}")
+    return found
+
+
+def _shown(name: str, value: object) -> str:
+    if name == "launch_blocking":
+        return "ASCEND_LAUNCH_BLOCKING=1" if value else "no ASCEND_LAUNCH_BLOCKING"
+    return f"{'SoC' if name == 'soc' else name} {'unknown' if value is None else value}"
+
+
+def _version(value: object) -> str:
+    return "(assumed)" if value == ASSUMED else str(value)
 
 
 @functools.cache

@@ -52,6 +52,15 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
     other_compilation_modes: str  # NO_GRAPHS or NO_COMPILATION
     from_table: frozenset[str]  # the fields above taken from the built-in table of `release`
 
+    @property
+    def rules(self) -> str:
+        """A short fingerprint of the facts a plan follows: equal for two installs whose platforms plan alike."""
+        import hashlib  # only where a plan records it: on an NPU
+
+        text = repr([sorted(value) if isinstance(value, frozenset) else value for value in
+                     (getattr(self, field) for field in FACTS)])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
     def source_of(self, field: str) -> str:
         """Where `field` was learnt, for messages."""
         if field not in self.from_table or self.version is None:

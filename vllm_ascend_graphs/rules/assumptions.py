@@ -13,14 +13,13 @@ from typing import NamedTuple
 
 from ..enums import AttentionSupport
 from ..errors import GraphConfigError, did_you_mean, invalid, show
-from ..probes.environment import DEVICES, SOCS, Environment
+from ..probes.environment import ASSUMED, DEVICES, SOCS, Environment
 from ..probes.vllm_ascend import RELEASES
 from .config import parse_count
 from .models import ModelInfo
 
 ENV_VAR = "ASCEND_GRAPHS_ASSUME"
 ABSENT = "absent"
-ASSUMED = "assumed"
 
 
 def _choice(choices: Iterable[str]) -> Callable[[str, str], str]:

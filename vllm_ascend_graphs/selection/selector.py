@@ -135,6 +135,23 @@ def select(
     )
 
 
+def check_named(request: GraphRequest, registry: BackendRegistry | None = None) -> None:
+    """Check the backends the user named, and the options given them, against the registered backends,
+    probing nothing: the bad input a selection would reject (`GraphConfigError`), for a caller that
+    will not select."""
+    registry = registry or get_registry()
+    _with_validated_options(request, registry)
+    _named(request, registry)
+
+
+def _named(request: GraphRequest, registry: BackendRegistry) -> list[GraphBackend]:
+    """The backends `graph_backend` names, in order (none for "auto")."""
+    key = f"{ROOT}.graph_backend"
+    if isinstance(request.graph_backend, tuple):
+        return [registry.get(name, key=f"{key}[{i}]") for i, name in enumerate(request.graph_backend)]
+    return [] if request.graph_backend == AUTO else [registry.get(request.graph_backend, key=key)]
+
+
 def _with_validated_options(
     request: GraphRequest, registry: BackendRegistry
 ) -> tuple[GraphRequest, dict[str, str], list[str]]:
@@ -182,12 +199,11 @@ def _chain(
     request: GraphRequest, registry: BackendRegistry, model: ModelInfo, environment: Environment
 ) -> tuple[list[GraphBackend], list[str]]:
     """The backends to try, in order, and a note on where the chain came from."""
-    key = f"{ROOT}.graph_backend"
+    named = _named(request, registry)
     if isinstance(request.graph_backend, tuple):
-        listed = [registry.get(name, key=f"{key}[{i}]") for i, name in enumerate(request.graph_backend)]
-        return listed, [f"graph_backend lists the chain: {' -> '.join(b.name for b in listed)} (no other fallback)"]
-    if request.graph_backend != AUTO:
-        starts, notes = [registry.get(request.graph_backend, key=key).name], []
+        return named, [f"graph_backend lists the chain: {' -> '.join(b.name for b in named)} (no other fallback)"]
+    if named:
+        starts, notes = [named[0].name], []
     elif request.xlite_graph_config.enabled:
         starts, notes = ["xlite"], ["XliteGraph was asked for by xlite_graph_config.enabled=true"]
     else:

@@ -26,12 +26,14 @@ from .decision import (
     on_dispatcher_keys,
     reconcile_recorded,
 )
+from .worker_check import on_worker_start
 
 __all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
 
 
 def register() -> None:
-    """Hook the active platform's config check, and finish each engine config (errors, last reconcile).
+    """Hook the active platform's config check, finish each engine config (errors, last reconcile), and
+    check at each worker's start that its process can carry the recorded plan (`worker_check`).
 
     On platforms with static graphs, also reconcile what the model runner resolves at worker start,
     and name our graph wrapper and compiler for a backend whose device is not the platform's
@@ -45,6 +47,7 @@ def register() -> None:
     platform = adapter.platform_class()
     adapter.patch(platform, "check_and_update_config", on_check_and_update_config)
     adapter.patch(adapter.engine_args_class(), "create_engine_config", _finish_engine_config)
+    adapter.patch_worker_start(on_worker_start)
     if adapter.supports_static_graphs():
         from . import runtime_hooks
 

@@ -4,7 +4,8 @@ vLLM has no official hook for a general plugin to change `VllmConfig`; only the 
 platform's `check_and_update_config` has the last word. So we wrap that classmethod, and
 `EngineArgs.create_engine_config` to hand our config errors to the caller unwrapped (vLLM's
 pydantic config turns any ValueError raised inside it into a `ValidationError`) and to see the
-finished config. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
+finished config; in each worker, the base class every vLLM worker starts with, to check the plan
+before anything is loaded or captured. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
 used here; `make test` runs it on the newest supported vLLM and in each contract environment
 (vLLM 0.23.0, 0.26.0, 0.27.1).
 """
@@ -26,9 +27,11 @@ LOGGER_NAME = "vllm.plugins.vllm_ascend_graphs"  # a child of "vllm": vLLM's han
 
 _MISSING = object()
 _patches: dict[tuple[type, str], object] = {}
-# The model runner's graph keys: importing this module costs about half a second, which processes
-# that never run a model (the front end) must not pay, so it is patched when something imports it.
+# The model runner's graph keys and the workers' base class: importing these modules costs about half
+# a second, which processes that never run a model (the front end) must not pay, so each is patched
+# when something imports it.
 DISPATCHER_MODULE = "vllm.v1.cudagraph_dispatcher"
+WORKER_MODULE = "vllm.v1.worker.worker_base"
 
 
 def logger() -> logging.Logger:
@@ -87,12 +90,34 @@ def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any
     The model runner passes `uniform_decode_query_len`; speculative-decoding proposers, whose own
     dispatchers hold the drafter's graphs, call it with the mode alone (vLLM 0.23 to 0.32).
     """
-    module = sys.modules.get(DISPATCHER_MODULE)
+    _patch_when_imported(DISPATCHER_MODULE, "CudagraphDispatcher", "initialize_cudagraph_keys", make)
+
+
+def patch_worker_start(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Wrap `WorkerBase.__init__(self, vllm_config, local_rank, rank, distributed_init_method, ...)`, which
+    every worker class calls as it is built (vLLM's CPU and GPU workers, vLLM Ascend's NPU, xlite and
+    310P workers), before the executor asks it to start its device, load the model and capture graphs.
+    vLLM loads the general plugins in each worker process right before it builds the worker, so the
+    module is imported by then and patched at once."""
+    _patch_when_imported(WORKER_MODULE, "WorkerBase", "__init__", make)
+
+
+def worker_identity(worker: Any) -> tuple[Any, int, int]:
+    """(vllm_config, rank, data-parallel rank) of a worker once `WorkerBase.__init__` has run. The data-parallel
+    rank is `data_parallel_index`: vLLM resets `data_parallel_rank` (and the size) to 0 (1) in the engine of
+    each rank of a dense model, which runs as an independent DP=1 engine."""
+    return worker.vllm_config, int(worker.rank), int(worker.vllm_config.parallel_config.data_parallel_index)
+
+
+def _patch_when_imported(module_name: str, class_name: str, method: str,
+                         make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """`patch(module.class_name, method, make)`: now if the module is imported, else right after its import."""
+    module = sys.modules.get(module_name)
     if module is not None:
-        patch(module.CudagraphDispatcher, "initialize_cudagraph_keys", make)
-    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
+        patch(getattr(module, class_name), method, make)
+    elif not any(isinstance(finder, _AfterImport) and finder.name == module_name for finder in sys.meta_path):
         sys.meta_path.insert(0, _AfterImport(
-            DISPATCHER_MODULE, lambda loaded: patch(loaded.CudagraphDispatcher, "initialize_cudagraph_keys", make)))
+            module_name, lambda loaded: patch(getattr(loaded, class_name), method, make)))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -183,12 +208,13 @@ def graph_settings(vllm_config: Any) -> dict[str, Any]:
     from vllm.config.compilation import CompilationMode
 
     compilation = vllm_config.compilation_config
+    mode = compilation.mode  # by name; a value that is no CompilationMode as it is, for the parser to reject
     return {
         "cudagraph_mode": compilation.cudagraph_mode,
-        "enforce_eager": bool(vllm_config.model_config.enforce_eager),
-        "compiling": compilation.mode == CompilationMode.VLLM_COMPILE,
-        "other_compilation_mode": None if compilation.mode in (CompilationMode.NONE, CompilationMode.VLLM_COMPILE)
-        else compilation.mode.name,
+        "enforce_eager": vllm_config.model_config.enforce_eager,
+        "compiling": mode == CompilationMode.VLLM_COMPILE,
+        "other_compilation_mode": None if mode in (CompilationMode.NONE, CompilationMode.VLLM_COMPILE)
+        else mode.name if isinstance(mode, CompilationMode) else mode,
         "capture_sizes": compilation.cudagraph_capture_sizes or None,
         "max_capture_size": compilation.max_cudagraph_capture_size or None,
         "max_num_seqs": vllm_config.scheduler_config.max_num_seqs,
@@ -224,15 +250,15 @@ def parallel_sizes(vllm_config: Any) -> dict[str, int]:
         "dcp": parallel.decode_context_parallel_size,
         "pcp": parallel.prefill_context_parallel_size,
         "spec_tokens": speculative.num_speculative_tokens if speculative is not None else 0,
-        "expert_parallel": bool(parallel.enable_expert_parallel),
-        "sequence_parallel_moe": bool(getattr(parallel, "use_sequence_parallel_moe", False)),  # newer vLLM only
+        "expert_parallel": parallel.enable_expert_parallel,
+        "sequence_parallel_moe": getattr(parallel, "use_sequence_parallel_moe", False),  # newer vLLM only
     }
 
 
-def model_traits(vllm_config: Any) -> tuple[Any, bool]:
-    """The model's transformers config and whether vLLM treats it as encoder-decoder."""
+def model_traits(vllm_config: Any) -> tuple[Any, Any]:
+    """The model's transformers config and whether vLLM treats it as encoder-decoder (a bool, as vLLM sets it)."""
     model_config = vllm_config.model_config
-    return model_config.hf_config, bool(model_config.is_encoder_decoder)
+    return model_config.hf_config, model_config.is_encoder_decoder
 
 
 def vllm_config_of(llm: Any) -> Any:

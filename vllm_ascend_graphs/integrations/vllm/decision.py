@@ -17,22 +17,29 @@ travels inside `additional_config` to the engine core and every worker; a proces
 applies it instead of deciding again, so every process ends with the same settings. The `native`
 backend keeps a non-Ascend platform's own settings: nothing is applied, and the record states what
 vLLM set.
+
+What the user wrote (our `additional_config` keys) is validated strictly. A value of vLLM's own
+config that the plugin cannot read (a compilation mode it does not know, a size that is not an
+integer) is not the user's to fix here: the plugin steps aside, with one WARNING, and the platform's
+pass runs on the untouched config as if the plugin were absent; the record says so.
 """
 
 from __future__ import annotations
 
 import contextvars
+import socket
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ...backends.base import Plan
 from ...backends.native import NATIVE
-from ...probes.environment import probe_environment
+from ...errors import GraphConfigError, invalid
+from ...probes.environment import Environment, assumed_facts, probe_environment
 from ...rules.assumptions import Assumptions
 from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
 from ...rules.config import GraphRequest
 from ...rules.models import ModelInfo
-from ...selection.selector import Selection, select
+from ...selection.selector import Selection, check_named, select
 from . import adapter
 
 RECORD_KEY = "_vllm_ascend_graphs"
@@ -44,6 +51,11 @@ REQUESTED_SIZES: contextvars.ContextVar[tuple[list[int] | None, int | None]] = c
     "vllm_ascend_graphs_requested_sizes")
 ASCEND_COMPILATION = "ascend_compilation_config"
 XLITE = "xlite_graph_config"
+STEPPED_ASIDE = "stepped_aside"  # the record's key for why the plugin left the config to the platform
+
+
+class Unreadable(Exception):
+    """A value of vLLM's own config that the plugin cannot read; the message names the field and the value."""
 
 
 class Override(NamedTuple):
@@ -59,26 +71,78 @@ class Override(NamedTuple):
 
 
 def recorded(vllm_config: Any) -> dict[str, Any] | None:
-    """The decision recorded in this config, or None before one is made."""
+    """The decision recorded in this config, or None before one is made (or where the plugin stepped aside)."""
+    entry = _record(vllm_config)
+    return None if entry is None or entry.get(STEPPED_ASIDE) else entry
+
+
+def _record(vllm_config: Any) -> dict[str, Any] | None:
     config = adapter.additional_config(vllm_config)
     return config.get(RECORD_KEY) if isinstance(config, dict) else None
 
 
-def decide(vllm_config: Any) -> Selection:
-    """Run the selector with vLLM's settings, the platform, the parallel sizes and the model."""
+def decide(vllm_config: Any) -> tuple[Selection, Environment]:
+    """Run the selector with vLLM's settings, the platform, the parallel sizes and the model; returns the
+    selection and the environment it saw. A value of vLLM's own config that cannot be read raises
+    `Unreadable`, once what the user wrote has been checked as a selection checks it."""
     config = {k: v for k, v in adapter.additional_config(vllm_config).items() if k != RECORD_KEY}
-    settings = adapter.graph_settings(vllm_config)
-    requested = REQUESTED_SIZES.get(None)
-    if requested is not None:  # vLLM's defaults are no request: the plan chooses the sizes
-        settings.update(capture_sizes=requested[0], max_capture_size=requested[1])
-    request = GraphRequest.parse(config, **settings)
     assumptions = Assumptions.from_environ()
+    try:
+        settings = adapter.graph_settings(vllm_config)
+        requested = REQUESTED_SIZES.get(None)
+        if requested is not None:  # vLLM's defaults are no request: the plan chooses the sizes
+            settings.update(capture_sizes=requested[0], max_capture_size=requested[1])
+        request = GraphRequest.parse(config, **settings)
+        environment = environment_of(vllm_config, assumptions)
+        model = model_of(vllm_config)
+    except (AttributeError, LookupError, TypeError, ValueError) as exc:  # GraphConfigError too; a partial config
+        check_named(GraphRequest.parse(config))  # an error in what the user wrote reaches the user
+        why = str(exc) if isinstance(exc, GraphConfigError) else f"config ({type(exc).__name__}: {exc})"
+        raise Unreadable(why) from None
+    selection = select(request, environment=environment, model=assumptions.apply_to_model(model))
+    return selection, environment
+
+
+def model_of(vllm_config: Any) -> ModelInfo:
+    """The model's traits from vLLM's model config."""
+    hf_config, encoder_decoder = adapter.model_traits(vllm_config)
+    try:
+        model = ModelInfo.from_hf_config(hf_config)
+    except GraphConfigError as exc:
+        raise GraphConfigError(f"model_config.hf_config ({exc})") from None
+    return model.replace(encoder_decoder=_flag("model_config.is_encoder_decoder", encoder_decoder))
+
+
+def environment_of(vllm_config: Any, assumptions: Assumptions) -> Environment:
+    """This process's environment as a decision sees it: the probe, vLLM's platform, `assumptions` and the
+    config's parallel sizes (a value that is not one raises `GraphConfigError` naming vLLM's field)."""
     platform = probe_environment().replace(device=adapter.platform_device_type(),
                                            static_graphs=adapter.supports_static_graphs())
-    environment = assumptions.apply_to_environment(platform).replace(**adapter.parallel_sizes(vllm_config))
-    hf_config, encoder_decoder = adapter.model_traits(vllm_config)
-    model = ModelInfo.from_hf_config(hf_config).replace(encoder_decoder=encoder_decoder)
-    return select(request, environment=environment, model=assumptions.apply_to_model(model))
+    sizes = adapter.parallel_sizes(vllm_config)
+    for key, value in sizes.items():
+        field, least = PARALLEL_FIELDS[key]
+        if least is None:
+            _flag(field, value)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise invalid(field, value, f"an integer of at least {least}")
+    return assumptions.apply_to_environment(platform).replace(**sizes)
+
+
+# `adapter.parallel_sizes` keys: vLLM's field, and the least count (None: a flag).
+PARALLEL_FIELDS: dict[str, tuple[str, int | None]] = {
+    "tp": ("parallel_config.tensor_parallel_size", 1), "pp": ("parallel_config.pipeline_parallel_size", 1),
+    "dp": ("parallel_config.data_parallel_size", 1), "dcp": ("parallel_config.decode_context_parallel_size", 1),
+    "pcp": ("parallel_config.prefill_context_parallel_size", 1),
+    "spec_tokens": ("speculative_config.num_speculative_tokens", 0),
+    "expert_parallel": ("parallel_config.enable_expert_parallel", None),
+    "sequence_parallel_moe": ("parallel_config.use_sequence_parallel_moe", None),
+}
+
+
+def _flag(key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise invalid(key, value, "true or false")
+    return value
 
 
 def apply(vllm_config: Any, plan: Plan) -> None:
@@ -204,12 +268,19 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
             original(platform_cls, vllm_config)
             return
         log = adapter.logger()
-        previous = recorded(vllm_config)
-        if previous is None:
-            selection = decide(vllm_config)
+        previous = _record(vllm_config)
+        if previous is not None and previous.get(STEPPED_ASIDE):  # as the process that decided did
+            original(platform_cls, vllm_config)
+        elif previous is None:
+            try:
+                selection, environment = decide(vllm_config)
+            except Unreadable as exc:
+                step_aside(vllm_config, str(exc), lambda: original(platform_cls, vllm_config))
+                return
             apply(vllm_config, selection.plan)
             original(platform_cls, vllm_config)
-            decision = {**selection.to_dict(), "decided": selection.summary()}
+            decision = {**selection.to_dict(), "decided": selection.summary(),
+                        "environment": assumed_environment(selection, environment)}
             entry = reconcile(vllm_config, decision, selection.plan, adapter.platform_name())
             log.info(entry["summary"])
             for note in entry["notes"]:
@@ -222,6 +293,25 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
             reconcile(vllm_config, previous, plan, adapter.platform_name())
 
     return check_and_update_config
+
+
+def step_aside(vllm_config: Any, why: str, platform_pass: Callable[[], None]) -> None:
+    """Leave the config to the platform's pass, untouched, with one WARNING; then record that, where the
+    config has a dict for it."""
+    text = (f"graph backend: the plugin steps aside: it cannot read vLLM's own {why}; the config is left "
+            "untouched and the platform decides the graph settings alone")
+    adapter.logger().warning(text)
+    platform_pass()
+    config = adapter.additional_config(vllm_config)
+    if isinstance(config, dict):
+        adapter.set_additional_config(vllm_config, {**config, RECORD_KEY: {"backend": None, STEPPED_ASIDE: why,
+                                                                             "summary": text}})
+
+
+def assumed_environment(selection: Selection, environment: Environment) -> dict[str, Any]:
+    """What the plan assumed of the environment, compactly: the host it was made on and the facts its
+    backend's plans depend on (`GraphBackend.assumes`); each worker checks its own against them."""
+    return {"host": socket.gethostname(), **assumed_facts(environment, selection.backend.assumes)}
 
 
 def _show(value: Any) -> str:
