@@ -4,7 +4,8 @@ vLLM has no official hook for a general plugin to change `VllmConfig`; only the 
 platform's `check_and_update_config` has the last word. So we wrap that classmethod, and
 `EngineArgs.create_engine_config` to hand our config errors to the caller unwrapped (vLLM's
 pydantic config turns any ValueError raised inside it into a `ValidationError`) and to see the
-finished config. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
+finished config, and vLLM's Prometheus stat logger to publish the decision on `/metrics`.
+`tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
 used here; `make test` runs it on the newest supported vLLM and in each contract environment
 (vLLM 0.23.0, 0.26.0, 0.27.1).
 """
@@ -29,6 +30,8 @@ _patches: dict[tuple[type, str], object] = {}
 # The model runner's graph keys: importing this module costs about half a second, which processes
 # that never run a model (the front end) must not pay, so it is patched when something imports it.
 DISPATCHER_MODULE = "vllm.v1.cudagraph_dispatcher"
+# vLLM's stat loggers, imported only by the process that serves the engine's metrics: patched likewise.
+STAT_LOGGER_MODULE = "vllm.v1.metrics.loggers"
 
 
 def logger() -> logging.Logger:
@@ -87,12 +90,24 @@ def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any
     The model runner passes `uniform_decode_query_len`; speculative-decoding proposers, whose own
     dispatchers hold the drafter's graphs, call it with the mode alone (vLLM 0.23 to 0.32).
     """
-    module = sys.modules.get(DISPATCHER_MODULE)
+    patch_after_import(DISPATCHER_MODULE, "CudagraphDispatcher", "initialize_cudagraph_keys", make)
+
+
+def patch_engine_initialized(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Wrap `PrometheusStatLogger.log_engine_initialized(self)`, where vLLM publishes its info metrics
+    (`vllm:cache_config_info`) once the engine is ready, in the process that serves `/metrics`
+    (vLLM 0.23 to 0.32); now if vLLM imported it, else on import."""
+    patch_after_import(STAT_LOGGER_MODULE, "PrometheusStatLogger", "log_engine_initialized", make)
+
+
+def patch_after_import(module_name: str, class_name: str, name: str,
+                       make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """`patch` a class of `module_name` now if it is imported, else right after its first import."""
+    module = sys.modules.get(module_name)
     if module is not None:
-        patch(module.CudagraphDispatcher, "initialize_cudagraph_keys", make)
-    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(
-            DISPATCHER_MODULE, lambda loaded: patch(loaded.CudagraphDispatcher, "initialize_cudagraph_keys", make)))
+        patch(getattr(module, class_name), name, make)
+    elif not any(isinstance(finder, _AfterImport) and finder.name == module_name for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(module_name, lambda loaded: patch(getattr(loaded, class_name), name, make)))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -225,6 +240,11 @@ def model_traits(vllm_config: Any) -> tuple[Any, bool]:
     return model_config.hf_config, bool(model_config.is_encoder_decoder)
 
 
+def served_model_name(vllm_config: Any) -> str:
+    """The model name vLLM's own metrics carry in their `model_name` label."""
+    return str(vllm_config.model_config.served_model_name)
+
+
 def vllm_config_of(llm: Any) -> Any:
     """The `VllmConfig` of an offline `LLM` (or of an engine)."""
     engine = getattr(llm, "llm_engine", llm)
@@ -261,6 +281,22 @@ def captured_graphs(dispatcher: Any) -> tuple[Any, dict[str, list[int]]]:
 def worker_class(vllm_config: Any) -> str:
     """The worker class the platform chose (a qualified name; "auto" before the platform's pass)."""
     return str(vllm_config.parallel_config.worker_cls)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def stat_logger_config(stat_logger: Any) -> Any:
+    """The `VllmConfig` of vLLM's Prometheus stat logger."""
+    return stat_logger.vllm_config
+
+
+def info_gauge(stat_logger: Any, name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
+    """An info metric made as vLLM makes `vllm:cache_config_info`: the logger's gauge class (Prometheus',
+    or Ray's wrapper), "mostrecent" across processes. A `vllm:` name is dropped with vLLM's own metrics
+    whenever a new stat logger starts, so it can be made once per logger."""
+    return stat_logger._gauge_cls(name=name, documentation=documentation, multiprocess_mode="mostrecent",
+                                  labelnames=list(labelnames))
 
 
 # -- run time (static-graph platforms only) ---------------------------------------------------
