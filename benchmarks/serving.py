@@ -2,10 +2,11 @@
 
 Each run starts a fresh server with the README's command (on its own port), times it from the
 start to the first `200` from `/health`, sends a warm-up, then three times 64 completions of 64
-tokens with 16 in flight (its throughput: the median of the three), and stops it. Plugin off: `VLLM_PLUGINS` names every other installed general plugin, so
-vLLM loads all but this one. Rounds alternate which goes first, so that drift on a shared machine
-hits both alike. Also timed, in this process: publishing the info metric on vLLM's own Prometheus
-stat logger, the one piece of our work that runs when the server gets ready.
+tokens with 16 in flight (its throughput: the median of the three), and stops it. Plugin off:
+`VLLM_PLUGINS` names every other installed general plugin, so vLLM loads all but this one. Rounds
+alternate which goes first, so that drift on a shared machine hits both alike. Also timed, in
+this process: publishing the info metric on vLLM's own Prometheus stat logger, the one piece of
+our work that runs when the server gets ready.
 
 Targets (issue 18): throughput on / off >= 0.98; time to ready on - off < 1 s.
 
@@ -179,12 +180,12 @@ def main() -> None:
     print(f"{'':<{WIDTH}} {'min':>9} {'median':>9} {'max':>9}        target")
     print(row("time to ready, plugin on", [r["ready"] for r in on], "s"))
     print(row("time to ready, plugin off", [r["ready"] for r in off], "s"))
-    print(row("time to ready on - off, per round", [a["ready"] - b["ready"] for a, b in zip(on, off)], "s",
+    print(row("time to ready on - off, per round", [a["ready"] - b["ready"] for a, b in zip(on, off, strict=True)], "s",
               "< 1 s"))
     print(row("throughput, plugin on", [r["tps"] for r in on], "tok/s", digits=1))
     print(row("throughput, plugin off", [r["tps"] for r in off], "tok/s", digits=1))
-    print(row("throughput on / off, per round", [a["tps"] / b["tps"] for a, b in zip(on, off)], "x", ">= 0.98 x",
-              digits=3))
+    ratios = [a["tps"] / b["tps"] for a, b in zip(on, off, strict=True)]
+    print(row("throughput on / off, per round", ratios, "x", ">= 0.98 x", digits=3))
     print(row("publishing vllm:graph_backend_info", publish, "ms", digits=3))
     print(f"failed or short completions: {sum(r['failed'] for r in on)} with the plugin on, "
           f"{sum(r['failed'] for r in off)} off, of {LOADS * REQUESTS * args.rounds} each")

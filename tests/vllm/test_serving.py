@@ -34,8 +34,8 @@ REQUESTS, IN_FLIGHT, NEW_TOKENS = 64, 16, 16
 START_TIMEOUT = 900  # seconds: generous, for a shared machine (about one minute on two idle cores)
 BAD_CONFIGS = {
     "unknown-backend": ({"graph_backend": "nope"},
-                        "additional_config.graph_backend: unknown graph backend 'nope'; allowed: auto, aclgraph, eager, "
-                        "native, xlite"),
+                        "additional_config.graph_backend: unknown graph backend 'nope'; allowed: auto, aclgraph, "
+                        "eager, native, xlite"),
     "backend-not-a-string": ({"graph_backend": 3},
                              "additional_config.graph_backend: got 3 (int); allowed: 'auto', a backend name, or a "
                              "non-empty list of backend names"),
@@ -99,8 +99,9 @@ class Server:
             self.process = subprocess.Popen(server_argv(model, self.port), cwd=ROOT, env=environment, stdout=out,
                                             stderr=subprocess.STDOUT)
         self.answers: list[int] = []
-        self.watcher = threading.Thread(target=watch, args=(self.port, self.answers, lambda: self.process.poll() is None,
-                                                            True), daemon=True)
+        running = self.process.poll
+        self.watcher = threading.Thread(target=watch, args=(self.port, self.answers, lambda: running() is None, True),
+                                        daemon=True)
         self.watcher.start()
 
     def url(self, path: str) -> str:

@@ -81,7 +81,9 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         skipped = [f"{a.backend}: {a.reason}" for a in self.trail if not a.selected]
         skipped += [f"{name}: not requested" for name in self.not_requested]
         detail = f" ({'; '.join(skipped)})" if skipped else ""
-        choice = f"{self.asked} was asked for, {self.plan.backend} runs instead" if self.fell_back else self.plan.backend
+        choice = self.plan.backend
+        if self.fell_back:
+            choice = f"{self.asked} was asked for, {choice} runs instead"
         return f"graph backend: {choice}, cudagraph_mode {self.plan.cudagraph_mode.name}{detail}"
 
 

@@ -107,7 +107,8 @@ def patch_after_import(module_name: str, class_name: str, name: str,
     if module is not None:
         patch(getattr(module, class_name), name, make)
     elif not any(isinstance(finder, _AfterImport) and finder.name == module_name for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(module_name, lambda loaded: patch(getattr(loaded, class_name), name, make)))
+        sys.meta_path.insert(0, _AfterImport(module_name,
+                                             lambda loaded: patch(getattr(loaded, class_name), name, make)))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ...rules.capture_plan import DecodeShape, eager_decode_batches, spans
 from ...enums import CUDAGraphMode
+from ...rules.capture_plan import DecodeShape, eager_decode_batches, spans
 from . import adapter
 from .decision import recorded
 
@@ -53,7 +53,8 @@ def publish(stat_logger: Any) -> None:
     record = recorded(vllm_config)
     if record is None:
         return
-    labels = info_labels(record, adapter.served_model_name(vllm_config), DecodeShape(*adapter.decode_limits(vllm_config)))
+    shape = DecodeShape(*adapter.decode_limits(vllm_config))
+    labels = info_labels(record, adapter.served_model_name(vllm_config), shape)
     gauge = adapter.info_gauge(stat_logger, METRIC, DOCUMENTATION, LABELS)
     gauge.labels(**labels).set(1)
 
@@ -65,7 +66,7 @@ def on_engine_initialized(original: Callable[[Any], None]) -> Callable[[Any], No
         original(stat_logger)
         try:
             publish(stat_logger)
-        except Exception as exc:  # a bug of ours must not stop a server that is ready: say so
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop a server that is ready: say so
             adapter.logger().warning("graph backend: the decision could not be put on /metrics (%s: %s); "
                                      "the server goes on without %s", type(exc).__name__, exc, METRIC)
 
