@@ -31,6 +31,7 @@ from vllm_ascend_graphs.integrations.vllm.metrics import METRIC
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- not run: a server runs until stopped; tests/vllm/test_serving.py starts this command -->"
 REQUESTS, IN_FLIGHT, NEW_TOKENS = 64, 16, 16
+PROCESS = re.compile(r"^\(\w+ pid=\d+\) ")  # older vLLM prefixes every line a process prints, tracebacks too
 START_TIMEOUT = 900  # seconds: generous, for a shared machine (about one minute on two idle cores)
 BAD_CONFIGS = {
     "unknown-backend": ({"graph_backend": "nope"},
@@ -248,7 +249,7 @@ def test_bad_additional_config_fails_the_start_with_our_line_first(servers, case
     message = BAD_CONFIGS[case][1]
     assert code == 1, output[-3000:]
     assert answers == [], "a server whose plan failed answered HTTP requests"
-    lines = output.splitlines()
+    lines = [PROCESS.sub("", line) for line in output.splitlines()]
     problems = [line for line in lines if re.search(r"\bERROR\b|^Traceback|^[\w.]+(Error|Exception)\b", line)]
     ours = problems[0].split("] ", 1)[-1]
     assert re.search(r"\bERROR\b", problems[0]) and ours.startswith(message), output[-3000:]
