@@ -209,3 +209,37 @@ def test_backend_options_are_validated_with_defaults_filled_in(builtins_only, cp
     assert select(given, environment=cpu, model=QWEN).plan.options == {"streams": 2}
     with pytest.raises(GraphConfigError, match="unknown \\['x'\\]; allowed: streams"):
         select({"graph_backend_options": {"tunable": {"x": 1}}}, environment=cpu, model=QWEN)
+
+
+@pytest.mark.parametrize(("config", "asked"), [
+    ({}, None),
+    ({"graph_backend": "auto"}, None),
+    ({"graph_backend": "ACL"}, "aclgraph"),  # an alias: the backend's own name
+    ({"graph_backend": "eager"}, "eager"),
+    ({"graph_backend": ["xlite", "eager"]}, "xlite"),  # a list: its first
+    ({"xlite_graph_config": {"enabled": True}}, "xlite"),
+])
+def test_the_backend_asked_for(cpu, config, asked):
+    assert select(config, environment=cpu, model=QWEN).asked == asked
+
+
+@pytest.mark.parametrize(("config", "environment", "fell_back"), [
+    ({}, "cpu", False),  # auto: whatever it chooses is what was asked
+    ({"graph_backend": "aclgraph"}, "npu", False),
+    ({"graph_backend": "aclgraph"}, "cpu", True),
+    ({"graph_backend": "eager"}, "cpu", False),
+    ({"graph_backend": ["xlite", "eager"]}, "cpu", True),
+    ({"xlite_graph_config": {"enabled": True}}, "npu", True),  # xlite is not installed: aclgraph runs
+])
+def test_a_backend_asked_for_that_cannot_serve_has_fallen_back(request, config, environment, fell_back):
+    selection = select(config, environment=request.getfixturevalue(environment), model=QWEN)
+    assert selection.fell_back is fell_back
+
+
+def test_the_summary_names_the_backend_asked_for_when_another_runs(cpu, npu):
+    summary = select({"graph_backend": ["xlite", "eager"]}, environment=cpu, model=QWEN).summary()
+    assert summary.startswith("graph backend: xlite was asked for, eager runs instead, cudagraph_mode NONE "
+                              "(xlite: xlite is not installed: ")
+    assert summary.endswith("; aclgraph: not requested; native: not requested)")
+    assert select({"graph_backend": "aclgraph"}, environment=npu, model=QWEN).summary() == (
+        "graph backend: aclgraph, cudagraph_mode FULL_AND_PIECEWISE (xlite: not requested)")

@@ -185,9 +185,10 @@ def vllm_environ_check():
 def test_our_environment_variables_pass_vllms_strict_check(monkeypatch):
     from vllm_ascend_graphs.hooks.isolation import PROBE_TIMEOUT_VAR
     from vllm_ascend_graphs.hooks.registry import ALLOW_LIST_VAR
+    from vllm_ascend_graphs.integrations.vllm import SWITCH_VAR
     from vllm_ascend_graphs.rules.assumptions import ENV_VAR
 
-    assert our_variables() == {ENV_VAR, ALLOW_LIST_VAR, PROBE_TIMEOUT_VAR}
+    assert our_variables() == {ENV_VAR, ALLOW_LIST_VAR, PROBE_TIMEOUT_VAR, SWITCH_VAR}
     check = vllm_environ_check()
     for name in our_variables():
         monkeypatch.setenv(name, "1")
@@ -283,3 +284,66 @@ def test_building_a_worker_runs_the_check_of_the_recorded_plan(vllm_untouched):
     config.parallel_config.data_parallel_index = 2  # kept by vLLM in each data-parallel engine of a dense model
     worker = WorkerBase(vllm_config=config, local_rank=1, rank=7, distributed_init_method="env://")
     assert adapter.worker_identity(worker) == (config, 7, 2)
+
+
+@pytest.fixture
+def our_log():
+    """(level, message) of each record of our logger at INFO and above. A filter sees them all: vLLM's
+    logging set-up, which may run again inside `create_engine_config`, stops "vllm" loggers from
+    propagating and resets the handlers and level of ours, but keeps its filters."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        records.append(record)
+        return True
+
+    adapter.logger().addFilter(keep)
+    yield lambda: [(r.levelname, r.getMessage()) for r in records if r.levelno >= logging.INFO]
+    adapter.logger().removeFilter(keep)
+
+
+def test_our_config_error_is_logged_first_and_reaches_the_caller_from_vllms_engine_config(tiny_model, our_log):
+    """What a server start shows (tests/vllm/test_serving.py runs the server on the newest vLLM): our
+    line at ERROR, then our error itself, unwrapped from vLLM's config validation."""
+    from vllm.engine.arg_utils import EngineArgs
+
+    from vllm_ascend_graphs.integrations import vllm as plugin
+
+    plugin.register()
+    with pytest.raises(GraphConfigError) as info:
+        EngineArgs(model=tiny_model, max_model_len=256, additional_config={"graph_backend": 3}).create_engine_config()
+    assert str(info.value).startswith("additional_config.graph_backend: got 3 (int); allowed: ")
+    assert our_log() == [("ERROR", str(info.value))]
+
+
+def test_vllms_prometheus_stat_logger_publishes_our_info_metric_after_its_own(tiny_model, our_log):
+    """vLLM's own stat logger, built twice as a restarted engine builds it: `log_engine_initialized` publishes
+    vLLM's info metric and then ours, from the record; a new logger drops every `vllm:` metric first (else
+    ours would be a duplicate the second time)."""
+    from prometheus_client import REGISTRY
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.v1.metrics.loggers import PrometheusStatLogger
+
+    from vllm_ascend_graphs.integrations import vllm as plugin
+    from vllm_ascend_graphs.integrations.vllm.metrics import METRIC
+
+    plugin.register()
+    assert adapter.is_patched(PrometheusStatLogger, "log_engine_initialized")
+    config = EngineArgs(model=tiny_model, max_model_len=256, additional_config={"graph_backend": "xlite"}
+                        ).create_engine_config()
+    record = config.additional_config[plugin.RECORD_KEY]
+    # xlite, asked for by name, cannot serve: the decision's one line is a WARNING naming it
+    assert our_log() == [("WARNING", record["summary"])]
+    assert record["summary"].startswith("graph backend: xlite was asked for, eager runs instead, ")
+    for _ in range(2):
+        PrometheusStatLogger(config, [0]).log_engine_initialized()
+    published = {metric.name: [sample.labels for sample in metric.samples] for metric in REGISTRY.collect()}
+    assert published["vllm:cache_config_info"]  # vLLM's own, still there
+    (labels,) = published[METRIC]
+    decode = min(config.scheduler_config.max_num_seqs, config.scheduler_config.max_num_batched_tokens)
+    assert record["backend"] == "eager"
+    assert labels == {"model_name": tiny_model, "backend": "eager", "requested": "xlite",
+                      "cudagraph_mode": "NONE", "npugraph_ex": "false", "static_kernel": "false",
+                      "full_graphs": "none", "piecewise_graphs": "none", "eager_decode_batches": f"1-{decode}"}

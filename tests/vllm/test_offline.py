@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 
 import pytest
 
@@ -46,6 +48,7 @@ def test_auto_decides_logs_once_and_records_the_plan(make_llm, plugin_log):
     llm = make_llm(additional_config={"graph_backend": "auto"})
     decision = decision_of(llm)
     assert decision["backend"] == "eager" and decision["cudagraph_mode"] == "NONE"
+    assert decision["requested"] == "auto" and plugin_log(logging.WARNING) == []  # auto's choice is no fallback
     assert decision["trail"][0] == {"backend": "aclgraph", "selected": False,
                                     "reason": "no Ascend NPU here (device: cpu)"}
     assert plugin_log(logging.INFO) == [
@@ -67,9 +70,21 @@ def test_an_unknown_backend_raises_naming_the_choices(make_llm):
     assert "allowed: auto, aclgraph, eager, native, xlite" in str(info.value)
 
 
-def test_bad_keys_raise_the_config_error_with_the_key(make_llm):
-    with pytest.raises(GraphConfigError, match=r"additional_config.xlite_graph_config.full_mode: got 'yes'"):
+def test_bad_keys_raise_the_config_error_with_the_key(make_llm, plugin_log):
+    with pytest.raises(GraphConfigError, match=r"additional_config.xlite_graph_config.full_mode: got 'yes'") as info:
         make_llm(additional_config={"xlite_graph_config": {"full_mode": "yes"}})
+    # Logged at ERROR first (a server prints its traceback before the message), and the traceback
+    # starts where the engine config is built, not inside our parser.
+    assert plugin_log(logging.ERROR) == [str(info.value)]
+    innermost = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert innermost.name == "create_engine_config" and innermost.filename.endswith(
+        os.path.join("integrations", "vllm", "__init__.py"))
+
+
+def test_vllms_own_config_errors_pass_as_vllm_raises_them(make_llm, plugin_log):
+    with pytest.raises(ValueError, match="max_model_len") as info:
+        make_llm(max_model_len=100_000)  # more than the tiny model's 512 positions
+    assert not isinstance(info.value, GraphConfigError) and plugin_log(logging.ERROR) == []
 
 
 def test_strict_aclgraph_on_the_cpu_is_a_clear_error(make_llm):
@@ -82,9 +97,11 @@ def test_aclgraph_with_fallback_runs_eagerly_and_logs_why(make_llm, plugin_log, 
     llm = make_llm(additional_config={"graph_backend": "aclgraph"})
     assert [(a["backend"], a["selected"]) for a in decision_of(llm)["trail"]] == [
         ("aclgraph", False), ("native", False), ("eager", True)]
-    (line,) = plugin_log(logging.INFO)
-    assert "(aclgraph: no Ascend NPU here (device: cpu); native: vLLM's cpu platform captures no graphs; " \
-           "xlite: not requested)" in line
+    (line,) = plugin_log(logging.WARNING)  # asked for by name, and not what runs: the operator must see it
+    assert line == decision_of(llm)["summary"] == (
+        "graph backend: aclgraph was asked for, eager runs instead, cudagraph_mode NONE (aclgraph: no Ascend NPU "
+        "here (device: cpu); native: vLLM's cpu platform captures no graphs; xlite: not requested)")
+    assert plugin_log(logging.INFO) == [] and decision_of(llm)["requested"] == "aclgraph"
     assert greedy_vllm(llm) == transformers_greedy
 
 
@@ -94,6 +111,8 @@ def test_xlite_enabled_on_the_cpu_falls_back_with_reasons(make_llm):
         ("xlite", False), ("aclgraph", False), ("native", False), ("eager", True)]
     assert "is installed but not ready" in decision["trail"][0]["reason"]  # no CANN for xlite._C here
     assert "XliteGraph was asked for by xlite_graph_config.enabled=true" in decision["notes"]
+    assert decision["requested"] == "xlite"
+    assert decision["summary"].startswith("graph backend: xlite was asked for, eager runs instead, cudagraph_mode NONE")
 
 
 def test_two_llms_in_one_process_keep_their_own_decisions(make_llm, transformers_greedy):

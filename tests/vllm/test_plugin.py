@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import os
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from vllm_ascend_graphs import GraphConfigError
 from vllm_ascend_graphs.integrations import vllm as plugin
-from vllm_ascend_graphs.integrations.vllm import adapter
+from vllm_ascend_graphs.integrations.vllm import RECORD_KEY, adapter
 
 
 def test_declared_in_vllm_general_plugins():
@@ -93,3 +97,45 @@ def test_multiprocess_engine_loads_the_plugin_in_every_process(tiny_model, tmp_p
     for rank in (0, 1):
         assert log.count(f"graph backend: worker rank {rank} (data-parallel rank 0) on host {host} holds the plan "
                          f"made on host {host} (eager, cudagraph_mode NONE; assumed of the environment: nothing)") == 1
+
+
+@pytest.fixture
+def unregistered():
+    """The plugin undone for the test and registered again after it, as vLLM left it."""
+    registered = adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    plugin.unregister()
+    yield
+    plugin.unregister()
+    if registered:
+        plugin.register()
+
+
+@pytest.mark.parametrize("value", ["0", "off", "False", " no "])
+def test_our_switch_turns_the_plugin_off_with_one_line(unregistered, monkeypatch, caplog, tiny_model, value):
+    from vllm.engine.arg_utils import EngineArgs
+
+    monkeypatch.setenv(plugin.SWITCH_VAR, value)
+    with caplog.at_level(logging.DEBUG, logger=adapter.LOGGER_NAME):
+        plugin.register()
+    assert [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME] == [
+        f"vllm-ascend-graphs plugin off (ASCEND_GRAPHS_VLLM_PLUGIN={value}): graph settings are vLLM's own"]
+    assert not adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    config = EngineArgs(model=tiny_model, max_model_len=256, additional_config={"graph_backend": "aclgraph"}
+                        ).create_engine_config()
+    assert RECORD_KEY not in config.additional_config  # vLLM's own settings: nothing decided, nothing recorded
+
+
+@pytest.mark.parametrize("value", ["", "1", "on", "TRUE", "yes"])
+def test_our_switch_on_or_unset_registers(unregistered, monkeypatch, value):
+    monkeypatch.setenv(plugin.SWITCH_VAR, value)
+    plugin.register()
+    assert adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+
+
+def test_a_bad_switch_value_is_our_one_line_error(unregistered, monkeypatch, caplog):
+    monkeypatch.setenv(plugin.SWITCH_VAR, "of")
+    with caplog.at_level(logging.ERROR, logger=adapter.LOGGER_NAME), pytest.raises(GraphConfigError) as info:
+        plugin.register()
+    assert str(info.value) == "ASCEND_GRAPHS_VLLM_PLUGIN: got 'of'; allowed: 1, on, true or yes; 0, off, false or no"
+    assert [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME] == [str(info.value)]
+    assert not adapter.is_patched(adapter.platform_class(), "check_and_update_config")

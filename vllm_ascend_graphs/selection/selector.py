@@ -35,6 +35,12 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
     registered: tuple[str, ...] = ()
     chain_notes: tuple[str, ...] = ()
     shape: DecodeShape = DecodeShape()  # the decode batches the deployment forms
+    asked: str | None = None  # the backend the user named first (or enabled, for xlite); None for auto
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether the backend the user asked for could not serve, so that another one runs."""
+        return self.asked is not None and self.asked != self.plan.backend
 
     @property
     def graphs(self) -> RuntimeGraphs:
@@ -70,11 +76,15 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         }
 
     def summary(self) -> str:
-        """One line for logs: choice, mode, and each skipped backend with its reason."""
+        """One line for logs: choice, mode, and each skipped backend with its reason; a backend asked for
+        that fell back is named first."""
         skipped = [f"{a.backend}: {a.reason}" for a in self.trail if not a.selected]
         skipped += [f"{name}: not requested" for name in self.not_requested]
         detail = f" ({'; '.join(skipped)})" if skipped else ""
-        return f"graph backend: {self.plan.backend}, cudagraph_mode {self.plan.cudagraph_mode.name}{detail}"
+        choice = self.plan.backend
+        if self.fell_back:
+            choice = f"{self.asked} was asked for, {choice} runs instead"
+        return f"graph backend: {choice}, cudagraph_mode {self.plan.cudagraph_mode.name}{detail}"
 
 
 def current_environment(assumptions: Assumptions | None = None) -> Environment:
@@ -120,8 +130,9 @@ def select(
                 else:
                     trail.append(Attempt(backend.name, True, reason))
                     names = tuple(b.name for b in chain)
+                    asked = names[0] if request.requested_names or request.xlite_graph_config.enabled else None
                     return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes),
-                                     decode_shape(request, environment))
+                                     decode_shape(request, environment), asked)
         trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(

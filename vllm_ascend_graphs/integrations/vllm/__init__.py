@@ -15,10 +15,11 @@ the platform for a compiler. `examples/sim_backend` is such a backend, with the 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from ...errors import GraphConfigError
-from . import adapter
+from ...errors import GraphConfigError, invalid
+from . import adapter, metrics
 from .decision import (
     RECORD_KEY,
     REQUESTED_SIZES,
@@ -28,7 +29,12 @@ from .decision import (
 )
 from .worker_check import on_worker_start
 
-__all__ = ["RECORD_KEY", "decision_of", "register", "unregister"]
+__all__ = ["RECORD_KEY", "SWITCH_VAR", "decision_of", "register", "unregister"]
+
+# Turns this plugin off in every vLLM process while other plugins stay on (VLLM_PLUGINS would have
+# to list each of those by name, vllm-ascend's platform plugin included).
+SWITCH_VAR = "ASCEND_GRAPHS_VLLM_PLUGIN"
+_SWITCH = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
 def register() -> None:
@@ -40,6 +46,10 @@ def register() -> None:
     (`runtime_hooks`); vLLM's CPU build has no static graphs, so nothing more is hooked there. A
     vLLM outside the tested range is left untouched, with one warning.
     """
+    if not switched_on():
+        adapter.logger().info("vllm-ascend-graphs plugin off (%s=%s): graph settings are vLLM's own",
+                              SWITCH_VAR, os.environ[SWITCH_VAR])
+        return
     why_not = adapter.unsupported_version(adapter.vllm_version())
     if why_not:
         adapter.logger().warning(why_not)
@@ -48,6 +58,7 @@ def register() -> None:
     adapter.patch(platform, "check_and_update_config", on_check_and_update_config)
     adapter.patch(adapter.engine_args_class(), "create_engine_config", _finish_engine_config)
     adapter.patch_worker_start(on_worker_start)
+    adapter.patch_engine_initialized(metrics.on_engine_initialized)
     if adapter.supports_static_graphs():
         from . import runtime_hooks
 
@@ -55,6 +66,18 @@ def register() -> None:
         adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.naming(runtime_hooks.WRAPPER))
         adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")
+
+
+def switched_on() -> bool:
+    """`ASCEND_GRAPHS_VLLM_PLUGIN`: unset or empty, 1, on, true, yes: on; 0, off, false, no: off."""
+    value = os.environ.get(SWITCH_VAR, "").strip()
+    if not value:
+        return True
+    if value.lower() not in _SWITCH:
+        error = invalid(SWITCH_VAR, value, "1, on, true or yes; 0, off, false or no")
+        adapter.logger().error("%s", error)
+        raise error
+    return _SWITCH[value.lower()]
 
 
 def unregister() -> None:
@@ -71,18 +94,21 @@ def decision_of(llm: Any) -> dict[str, Any]:
 
 
 def _finish_engine_config(original: Any) -> Any:
-    """The decision sees the sizes the user gave; our config errors reach the caller unwrapped; vLLM's
-    passes after the platform's are reconciled."""
+    """The decision sees the sizes the user gave; our config errors are logged at ERROR and reach the
+    caller unwrapped; vLLM's passes after the platform's are reconciled."""
 
     def create_engine_config(self: Any, *args: Any, **kwargs: Any) -> Any:
         requested = REQUESTED_SIZES.set(adapter.requested_sizes(self))
         try:
             vllm_config = original(self, *args, **kwargs)
         except ValueError as exc:
-            ours = adapter.unwrap_config_error(exc, GraphConfigError)
+            ours = exc if isinstance(exc, GraphConfigError) else adapter.unwrap_config_error(exc, GraphConfigError)
             if ours is None:
                 raise
-            raise ours from None
+            # vLLM's server start prints a long traceback and only then the message: the first line that
+            # names the problem is this one. The traceback starts here, not deep inside the selector.
+            adapter.logger().error("%s", ours)
+            raise ours.with_traceback(None) from None
         finally:
             REQUESTED_SIZES.reset(requested)
         reconcile_recorded(vllm_config, by="vLLM's config passes")

@@ -5,7 +5,8 @@ platform's `check_and_update_config` has the last word. So we wrap that classmet
 `EngineArgs.create_engine_config` to hand our config errors to the caller unwrapped (vLLM's
 pydantic config turns any ValueError raised inside it into a `ValidationError`) and to see the
 finished config; in each worker, the base class every vLLM worker starts with, to check the plan
-before anything is loaded or captured. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
+before anything is loaded or captured; and vLLM's Prometheus stat logger to publish the decision on
+`/metrics`. `tests/vllm/test_adapter.py` fails loudly when a supported vLLM changes any name
 used here; `make test` runs it on the newest supported vLLM and in each contract environment
 (vLLM 0.23.0, 0.26.0, 0.27.1).
 """
@@ -32,6 +33,8 @@ _patches: dict[tuple[type, str], object] = {}
 # when something imports it.
 DISPATCHER_MODULE = "vllm.v1.cudagraph_dispatcher"
 WORKER_MODULE = "vllm.v1.worker.worker_base"
+# vLLM's stat loggers, imported only by the process that serves the engine's metrics: patched likewise.
+STAT_LOGGER_MODULE = "vllm.v1.metrics.loggers"
 
 
 def logger() -> logging.Logger:
@@ -87,10 +90,11 @@ def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any
     """Wrap `CudagraphDispatcher.initialize_cudagraph_keys(self, cudagraph_mode, uniform_decode_query_len=1)`,
     which the model runner calls once its mode is resolved; now if vLLM imported it, else on import.
 
-    The model runner passes `uniform_decode_query_len`; speculative-decoding proposers, whose own
-    dispatchers hold the drafter's graphs, call it with the mode alone (vLLM 0.23 to 0.32).
+    The model runner passes `uniform_decode_query_len`. vLLM's own speculative-decoding proposers keep
+    a dispatcher of their own and call it with the mode alone (`vllm/v1/spec_decode/llm_base_proposer.py`,
+    vLLM 0.23 to 0.32); vLLM Ascend's V1 proposers dispatch through the model runner's instead.
     """
-    _patch_when_imported(DISPATCHER_MODULE, "CudagraphDispatcher", "initialize_cudagraph_keys", make)
+    _patch_after_import(DISPATCHER_MODULE, "CudagraphDispatcher", "initialize_cudagraph_keys", make)
 
 
 def patch_worker_start(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -99,7 +103,7 @@ def patch_worker_start(make: Callable[[Callable[..., Any]], Callable[..., Any]])
     310P workers), before the executor asks it to start its device, load the model and capture graphs.
     vLLM loads the general plugins in each worker process right before it builds the worker, so the
     module is imported by then and patched at once."""
-    _patch_when_imported(WORKER_MODULE, "WorkerBase", "__init__", make)
+    _patch_after_import(WORKER_MODULE, "WorkerBase", "__init__", make)
 
 
 def worker_identity(worker: Any) -> tuple[Any, int, int]:
@@ -109,15 +113,22 @@ def worker_identity(worker: Any) -> tuple[Any, int, int]:
     return worker.vllm_config, int(worker.rank), int(worker.vllm_config.parallel_config.data_parallel_index)
 
 
-def _patch_when_imported(module_name: str, class_name: str, method: str,
-                         make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    """`patch(module.class_name, method, make)`: now if the module is imported, else right after its import."""
+def patch_engine_initialized(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Wrap `PrometheusStatLogger.log_engine_initialized(self)`, where vLLM publishes its info metrics
+    (`vllm:cache_config_info`) once the engine is ready, in the process that serves `/metrics`
+    (vLLM 0.23 to 0.32); now if vLLM imported it, else on import."""
+    _patch_after_import(STAT_LOGGER_MODULE, "PrometheusStatLogger", "log_engine_initialized", make)
+
+
+def _patch_after_import(module_name: str, class_name: str, name: str,
+                       make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """`patch` a class of `module_name` now if it is imported, else right after its first import."""
     module = sys.modules.get(module_name)
     if module is not None:
-        patch(getattr(module, class_name), method, make)
+        patch(getattr(module, class_name), name, make)
     elif not any(isinstance(finder, _AfterImport) and finder.name == module_name for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(
-            module_name, lambda loaded: patch(getattr(loaded, class_name), method, make)))
+        sys.meta_path.insert(0, _AfterImport(module_name,
+                                             lambda loaded: patch(getattr(loaded, class_name), name, make)))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -261,6 +272,11 @@ def model_traits(vllm_config: Any) -> tuple[Any, Any]:
     return model_config.hf_config, model_config.is_encoder_decoder
 
 
+def served_model_name(vllm_config: Any) -> str:
+    """The model name vLLM's own metrics carry in their `model_name` label."""
+    return str(vllm_config.model_config.served_model_name)
+
+
 def vllm_config_of(llm: Any) -> Any:
     """The `VllmConfig` of an offline `LLM` (or of an engine)."""
     engine = getattr(llm, "llm_engine", llm)
@@ -297,6 +313,22 @@ def captured_graphs(dispatcher: Any) -> tuple[Any, dict[str, list[int]]]:
 def worker_class(vllm_config: Any) -> str:
     """The worker class the platform chose (a qualified name; "auto" before the platform's pass)."""
     return str(vllm_config.parallel_config.worker_cls)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def stat_logger_config(stat_logger: Any) -> Any:
+    """The `VllmConfig` of vLLM's Prometheus stat logger."""
+    return stat_logger.vllm_config
+
+
+def info_gauge(stat_logger: Any, name: str, documentation: str, labelnames: tuple[str, ...]) -> Any:
+    """An info metric made as vLLM makes `vllm:cache_config_info`: the logger's gauge class (Prometheus',
+    or Ray's wrapper), "mostrecent" across processes. A `vllm:` name is dropped with vLLM's own metrics
+    whenever a new stat logger starts, so it can be made once per logger."""
+    return stat_logger._gauge_cls(name=name, documentation=documentation, multiprocess_mode="mostrecent",
+                                  labelnames=list(labelnames))
 
 
 # -- run time (static-graph platforms only) ---------------------------------------------------

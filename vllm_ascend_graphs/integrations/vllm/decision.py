@@ -37,7 +37,7 @@ from ...errors import GraphConfigError, invalid
 from ...probes.environment import Environment, assumed_facts, probe_environment
 from ...rules.assumptions import Assumptions
 from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
-from ...rules.config import GraphRequest
+from ...rules.config import AUTO, GraphRequest
 from ...rules.models import ModelInfo
 from ...selection.selector import Selection, check_named, select
 from . import adapter
@@ -279,10 +279,11 @@ def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., N
                 return
             apply(vllm_config, selection.plan)
             original(platform_cls, vllm_config)
-            decision = {**selection.to_dict(), "decided": selection.summary(),
+            decision = {**selection.to_dict(), "requested": selection.asked or AUTO, "decided": selection.summary(),
                         "environment": assumed_environment(selection, environment)}
             entry = reconcile(vllm_config, decision, selection.plan, adapter.platform_name())
-            log.info(entry["summary"])
+            # A backend the user asked for that fell back is what an operator must notice: WARNING.
+            (log.warning if selection.fell_back else log.info)(entry["summary"])
             for note in entry["notes"]:
                 log.debug("graph backend note: %s", note)
         else:
