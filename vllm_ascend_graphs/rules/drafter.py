@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs, spans
-from .enums import CUDAGraphMode
-from .errors import GraphConfigError, invalid, show
+from ..enums import CUDAGraphMode
+from ..errors import GraphConfigError, invalid, show
 
 KEY = "speculative_config"
 V1 = "V1"
