@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs, spans
 from ..enums import CUDAGraphMode
 from ..errors import GraphConfigError, invalid, show
+from .capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs, spans
 
 KEY = "speculative_config"
 V1 = "V1"
