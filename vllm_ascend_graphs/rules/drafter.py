@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from ..enums import CUDAGraphMode
 from ..errors import GraphConfigError, invalid, show
-from .capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs, spans
+from .capture_plan import DecodeShape, RuntimeGraphs, dispatch_uniform, runtime_graphs, spans
 
 KEY = "speculative_config"
 V1 = "V1"
@@ -35,6 +35,7 @@ TARGET_KEYS = "target keys"  # a draft model dispatched on the model runner's ke
 NO_MODEL = "no draft model"  # drafts from the token history on the host: nothing to capture
 HEADS = "heads"  # Medusa: heads on the target's hidden states, run outside the dispatcher
 ALWAYS_EAGER = "always eager"  # a draft model the proposer never runs in graphs
+OWN_PIECEWISE = "own piecewise"  # a dispatcher of its own, with PIECEWISE graphs of the target's sizes
 
 
 class Proposer(NamedTuple):
@@ -63,6 +64,9 @@ PROPOSERS: Mapping[str, Proposer] = {
     "mtp": Proposer("AscendEagleProposer", TARGET_KEYS),
     "draft_model": Proposer("AscendDraftModelProposer", TARGET_KEYS, hidden_states=False),
     "dflash": Proposer("AscendDflashProposer", TARGET_KEYS, own_first_pass=True),
+    "extract_hidden_states": Proposer(
+        "AscendExtractHiddenStatesProposer", OWN_PIECEWISE, why="it drafts nothing (it caches the target's hidden "
+        "states) and keeps a dispatcher of its own with PIECEWISE graphs only (vLLM's ExtractHiddenStatesProposer)"),
     "dspark": Proposer("AscendDSparkProposer", ALWAYS_EAGER, why="vLLM Ascend runs DSpark's draft model eagerly "
                        "(spec_decode/dspark_proposer.py: use_cuda_graph = False)"),
 }
@@ -251,46 +255,71 @@ def plan_drafter(spec: SpeculativeConfig, proposer: Proposer, mode: CUDAGraphMod
 
     `graphs_on`: the model runner's `_use_aclgraph()` (`uses_graphs`); `model_type`: the target's.
     """
-    eager = _eager_reason(spec, proposer, graphs_on=graphs_on, model_type=model_type)
-    per_request = tokens_per_request(spec, proposer)
+    eager = _eager_reason(spec, proposer, mode, graphs_on=graphs_on, model_type=model_type)
     if eager is not None:
-        return DrafterPlan(spec.method, proposer.name, spec.num_speculative_tokens, eager=eager)
-    graphs = runtime_graphs(mode, sizes, shape)
-    eager_batches = tuple(b for b in range(1, shape.max_requests + 1)
-                          if draft_dispatch(mode, sizes, shape, b, per_request)[0] is CUDAGraphMode.NONE)
+        could = proposer.kind in (TARGET_KEYS, OWN_PIECEWISE) and graphs_on  # a draft model the mode would capture
+        notes = (f"drafter: runs eagerly: {eager}",) if could else ()
+        return DrafterPlan(spec.method, proposer.name, spec.num_speculative_tokens, eager=eager, notes=notes)
+    phase = _draft_phase(proposer, tokens_per_request(spec, proposer), mode, sizes, shape)
     notes = ()
-    if eager_batches and mode.decode_mode is not CUDAGraphMode.NONE:
-        notes = (f"drafter: decode batches of {spans(eager_batches)} requests run the draft eagerly: its first pass "
-                 f"has {per_request} tokens per request, and no graph of the target's holds them",)
-    phase = DraftGraphs(DRAFT, graphs, per_request, eager_batches)
+    if phase.eager_batches:
+        notes = (f"drafter: decode batches of {spans(phase.eager_batches)} requests run the draft eagerly: its first "
+                 f"pass has {phase.tokens_per_request} tokens per request, and {_why_no_graph(mode, shape)}",)
     return DrafterPlan(spec.method, proposer.name, spec.num_speculative_tokens, phases=(phase,), notes=notes)
 
 
-def draft_dispatch(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, requests: int,
-                   per_request: int) -> tuple[CUDAGraphMode, int]:
-    """What the model runner's dispatcher gives the drafter's first pass of a decode batch of `requests`:
-    a uniform-decode dispatch of `requests x per_request` tokens, padded to the smallest size that holds
-    them. Above the uniform decode keys (`max_num_seqs x (1 + K)` tokens) only a mixed graph (PIECEWISE,
-    or FULL in mode FULL) can hold it; no size or no graph: eager (NONE)."""
-    tokens = requests * per_request
-    if mode is CUDAGraphMode.NONE or not sizes or tokens > sizes[-1]:
-        return CUDAGraphMode.NONE, tokens
-    padded = next(size for size in sizes if size >= tokens)
-    graphs = runtime_graphs(mode, sizes, shape)
-    if padded in graphs.full:
-        return CUDAGraphMode.FULL, padded
-    if padded in graphs.piecewise:
-        return CUDAGraphMode.PIECEWISE, padded
-    return CUDAGraphMode.NONE, tokens
+def on_target_keys(drafter: DrafterPlan, mode: CUDAGraphMode, sizes: tuple[int, ...],
+                   shape: DecodeShape) -> DrafterPlan:
+    """A V1 drafter's plan once the target's mode or sizes changed (an override): its phase follows the
+    target's keys; a drafter without graphs stays as it is."""
+    if drafter.eager is not None or drafter.model_runner != V1:
+        return drafter
+    phase = _draft_phase(PROPOSERS[drafter.method], drafter.phases[0].tokens_per_request, mode, sizes, shape)
+    return drafter.replace(phases=(phase,))
 
 
-def _eager_reason(spec: SpeculativeConfig, proposer: Proposer, *, graphs_on: bool, model_type: str) -> str | None:
-    if proposer.kind != TARGET_KEYS:
+def _draft_phase(proposer: Proposer, per_request: int, mode: CUDAGraphMode, sizes: tuple[int, ...],
+                 shape: DecodeShape) -> DraftGraphs:
+    """The V1 drafter's one phase: the graphs it captures (the target's keys; a dispatcher of its own has
+    PIECEWISE keys of every size) and the decode batches whose draft replays none."""
+    if proposer.kind == OWN_PIECEWISE:
+        mode = CUDAGraphMode.PIECEWISE
+    eager = tuple(b for b in range(1, shape.max_requests + 1)
+                  if dispatch_uniform(mode, sizes, shape, b * per_request)[0] is CUDAGraphMode.NONE)
+    return DraftGraphs(DRAFT, runtime_graphs(mode, sizes, shape), per_request, eager)
+
+
+def _why_no_graph(mode: CUDAGraphMode, shape: DecodeShape) -> str:
+    top = shape.max_num_seqs * shape.query_len
+    if mode.mixed_mode is CUDAGraphMode.NONE:
+        return (f"{mode.name}'s graphs hold uniform decode batches of up to {top} tokens only (a mode with "
+                "PIECEWISE graphs for mixed batches would replay them)")
+    return "no capture size holds them"
+
+
+def draft_tokens(spec: SpeculativeConfig | None, methods: frozenset[str], model_type: str) -> int | None:
+    """Tokens per request of a drafter on the target's keys whose first pass is longer than the target's
+    decode step (vLLM's draft models), for the capture plan; None otherwise."""
+    proposer = PROPOSERS.get(spec.method) if spec is not None and spec.method in methods else None
+    if proposer is None or proposer.kind != TARGET_KEYS or spec.enforce_eager or is_glm(model_type):
+        return None
+    per_request = tokens_per_request(spec, proposer)
+    return per_request if per_request > 1 + spec.num_speculative_tokens else None
+
+
+def _eager_reason(spec: SpeculativeConfig, proposer: Proposer, mode: CUDAGraphMode, *, graphs_on: bool,
+                  model_type: str) -> str | None:
+    if proposer.kind not in (TARGET_KEYS, OWN_PIECEWISE):
         return proposer.why
     if not graphs_on:
-        return "the target runs no graphs, and the drafter runs on the target's keys"
+        return ("the model runner runs no graphs for it (vLLM Ascend's _use_aclgraph(): a graph mode, compilation "
+                "VLLM_COMPILE and no enforce_eager)")
     if spec.enforce_eager:
         return "speculative_config.enforce_eager is true"
+    if proposer.kind == OWN_PIECEWISE:
+        if mode.mixed_mode is CUDAGraphMode.NONE:
+            return f"{proposer.why}, and mixed batches run no graphs in {mode.name}"
+        return None
     if is_glm(model_type):
         return (f"vLLM Ascend runs the drafter of GLM-series targets (model type {model_type}) eagerly "
                 "(spec_decode/llm_base_proposer.py, _is_glm_model)")

@@ -14,7 +14,8 @@ from ..rules.assumptions import Assumptions
 from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
 from ..rules.config import AUTO, ROOT, GraphRequest
 from ..rules.models import ModelInfo
-from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
+from ..rules.drafter import DrafterPlan
+from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape, drafter_plan
 
 
 class Attempt(NamedTuple):
@@ -35,6 +36,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
     registered: tuple[str, ...] = ()
     chain_notes: tuple[str, ...] = ()
     shape: DecodeShape = DecodeShape()  # the decode batches the deployment forms
+    drafter: DrafterPlan | None = None  # the speculative-decoding drafter's graphs, if there is one
 
     @property
     def graphs(self) -> RuntimeGraphs:
@@ -53,7 +55,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return (*self.chain_notes, *self.plan.notes)
+        return (*self.chain_notes, *self.plan.notes, *(self.drafter.notes if self.drafter else ()))
 
     def replace(self, **changes: Any) -> Selection:
         return self._replace(**changes)
@@ -63,6 +65,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         return {
             **{k: v for k, v in plan.items() if k != "notes"},
             "graphs": self.graphs.to_dict(),
+            "drafter": self.drafter.to_dict() if self.drafter else None,
             "trail": [{"backend": a.backend, "selected": a.selected, "reason": a.reason} for a in self.trail],
             "not_reached": list(self.not_reached),
             "not_requested": list(self.not_requested),
@@ -120,8 +123,9 @@ def select(
                 else:
                     trail.append(Attempt(backend.name, True, reason))
                     names = tuple(b.name for b in chain)
+                    drafter = drafter_plan(request, environment, model, plan.cudagraph_mode, plan.capture_sizes)
                     return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes),
-                                     decode_shape(request, environment))
+                                     decode_shape(request, environment, model), drafter)
         trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(
