@@ -12,6 +12,7 @@ from ...errors import GraphConfigError
 from . import adapter
 from .decision import (
     RECORD_KEY,
+    REQUESTED_MODE,
     REQUESTED_SIZES,
     on_check_and_update_config,
     on_dispatcher_keys,
@@ -64,6 +65,7 @@ def _finish_engine_config(original: Any) -> Any:
 
     def create_engine_config(self: Any, *args: Any, **kwargs: Any) -> Any:
         requested = REQUESTED_SIZES.set(adapter.requested_sizes(self))
+        mode = REQUESTED_MODE.set(adapter.requested_mode(self))
         try:
             vllm_config = original(self, *args, **kwargs)
         except ValueError as exc:
@@ -73,6 +75,7 @@ def _finish_engine_config(original: Any) -> Any:
             raise ours from None
         finally:
             REQUESTED_SIZES.reset(requested)
+            REQUESTED_MODE.reset(mode)
         reconcile_recorded(vllm_config, by="vLLM's config passes")
         return vllm_config
 
