@@ -96,7 +96,8 @@ class SpeculativeConfig(NamedTuple):
             raise invalid(f"{key}.num_speculative_tokens", tokens, "a positive integer")
         switches = {name: _flag(value, name, key) for name in ("enforce_eager", "disable_padded_drafter_batch",
                                                                "parallel_drafting")}
-        return cls(method, tokens, **switches, **({"parallel_drafting": True} if method == "dflash" else {}))
+        switches["parallel_drafting"] |= method == "dflash"  # vLLM sets it for DFlash itself
+        return cls(method, tokens, **switches)
 
     def replace(self, **changes: Any) -> SpeculativeConfig:
         return self._replace(**changes)
@@ -186,7 +187,8 @@ class DrafterPlan(NamedTuple):
         lines = [f"{head}, on the {self.model_runner} model runner"]
         for phase in self.phases:
             graphs = phase.graphs
-            eager = f"; decode batches of {spans(phase.eager_batches)} requests run eagerly" if phase.eager_batches else ""
+            eager = (f"; decode batches of {spans(phase.eager_batches)} requests run eagerly"
+                     if phase.eager_batches else "")
             lines.append(f"{phase.phase}: FULL {list(graphs.full)}, PIECEWISE {list(graphs.piecewise)} "
                          f"({phase.tokens_per_request} tokens per request){eager}")
         return lines

@@ -12,6 +12,7 @@ does. vLLM Ascend 0.23.0.post1's own `LMCacheAscendConnector` does not.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ..errors import invalid
@@ -35,7 +36,7 @@ class KvTransfer(NamedTuple):
 
     connector: str
     role: str
-    extra: Mapping[str, Any] = {}
+    extra: Mapping[str, Any] = MappingProxyType({})
     module_path: str | None = None  # an external connector: its class is not known here
     children: tuple[KvTransfer, ...] = ()  # a MultiConnector's connectors
 
@@ -50,7 +51,8 @@ class KvTransfer(NamedTuple):
         role = value.get("kv_role")
         if role not in ROLES:
             raise invalid(f"{key}.kv_role", role, ", ".join(ROLES), choices=ROLES)
-        extra = value.get("kv_connector_extra_config") or {}
+        extra = value.get("kv_connector_extra_config")
+        extra = {} if extra is None else extra
         if not isinstance(extra, Mapping):
             raise invalid(f"{key}.kv_connector_extra_config", extra, "a JSON object")
         module_path = value.get("kv_connector_module_path")
@@ -63,7 +65,7 @@ class KvTransfer(NamedTuple):
                 raise invalid(f"{key}.kv_connector_extra_config.connectors", listed, "a list of connector objects")
             children = tuple(cls.parse(child, f"{key}.kv_connector_extra_config.connectors[{i}]")
                              for i, child in enumerate(listed))
-        return cls(connector.strip(), role, dict(extra), module_path, children)
+        return cls(connector.strip(), role, MappingProxyType(dict(extra)), module_path, children)
 
 
 def piecewise_reason(kv: KvTransfer | None) -> str | None:
