@@ -55,7 +55,7 @@ def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
                 result = run_case(BY_ID[case_id], setup)
                 Path(out_dir, f"{case_id}.json").write_text(json.dumps(result, indent=1, default=str))
                 code = 0
-            except BaseException:  # os._exit below would swallow it: the test's failure message shows it
+            except BaseException:  # noqa: BLE001 - os._exit below would swallow it: the test's message shows it
                 traceback.print_exc()
             finally:
                 os._exit(code)
@@ -136,9 +136,9 @@ def without_plugin(case: Any, models: dict[str, str]) -> dict[str, Any]:
     case expects its start to raise, what the model runner's drafter start does with it. Last in the
     case's process: the plugin stays unregistered."""
     from vllm.engine.arg_utils import EngineArgs
+    from worker_stage import start_drafter
 
     from vllm_ascend_graphs.integrations.vllm import unregister
-    from worker_stage import start_drafter
 
     unregister()
     config = EngineArgs(model=models[case.model], **case.engine_args_for(models)).create_engine_config()

@@ -7,7 +7,6 @@ starts or gave one error line first; and the KV connector's own class decides th
 from __future__ import annotations
 
 import pytest
-
 from cases import CASES, Case
 from test_contract import VERSION, result_of, where
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import drafter_stage
 
+
 def start_model_runner(config: Any) -> dict[str, Any]:
     """Run the worker's start-up graph decisions on a pickled copy of `config`; return what they decided."""
     from vllm.config import set_current_vllm_config

@@ -14,8 +14,17 @@ from vllm_ascend_graphs.probes.environment import Environment
 from vllm_ascend_graphs.rules.capture_plan import DecodeShape, RuntimeGraphs, plan_capture_sizes
 from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.rules.drafter import (
-    PROPOSERS, DraftGraphs, DrafterPlan, SpeculativeConfig, check_padded_batch, draft_tokens, on_target_keys,
-    plan_drafter, proposer_of, start_problem, tokens_per_request,
+    PROPOSERS,
+    DrafterPlan,
+    DraftGraphs,
+    SpeculativeConfig,
+    check_padded_batch,
+    draft_tokens,
+    on_target_keys,
+    plan_drafter,
+    proposer_of,
+    start_problem,
+    tokens_per_request,
 )
 from vllm_ascend_graphs.rules.kv_connectors import KvTransfer, piecewise_reason, unknown_note
 from vllm_ascend_graphs.rules.models import ModelInfo
@@ -50,12 +59,12 @@ def test_dflash_always_drafts_in_parallel_as_vllm_sets_it():
 
 @pytest.mark.parametrize(("given", "message"), [
     ({"model": "path/to/draft", "num_speculative_tokens": 1},
-     "speculative_config.method: got None (NoneType); allowed: one of ngram, ngram_gpu, suffix, medusa, eagle, eagle3, mtp, "
-     "draft_model, dflash, extract_hidden_states, dspark (explain does not read the draft model's config to detect "
-     "it, as vLLM does)"),
+     "speculative_config.method: got None (NoneType); allowed: one of ngram, ngram_gpu, suffix, medusa, eagle, "
+     "eagle3, mtp, draft_model, dflash, extract_hidden_states, dspark (explain does not read the draft model's "
+     "config to detect it, as vLLM does)"),
     ({"method": "mtp"}, "speculative_config.num_speculative_tokens: got None (NoneType); allowed: a positive integer"),
-    ({"method": "mtp", "num_speculative_tokens": 0}, "speculative_config.num_speculative_tokens: got 0 (int); allowed: a "
-     "positive integer"),
+    ({"method": "mtp", "num_speculative_tokens": 0},
+     "speculative_config.num_speculative_tokens: got 0 (int); allowed: a positive integer"),
     ({"method": "mtp", "num_speculative_tokens": True}, "speculative_config.num_speculative_tokens: got True (bool); "
      "allowed: a positive integer"),
     ({"method": "mtp", "num_speculative_tokens": 1, "enforce_eager": "yes"},
@@ -141,9 +150,10 @@ def test_a_draft_models_longer_first_pass_above_the_decode_keys():
     decode_only = plan_drafter(spec("draft_model"), PROPOSERS["draft_model"], M.FULL_DECODE_ONLY, SIZES, SHAPE,
                                graphs_on=True, model_type="llama")
     assert decode_only.eager_decode_batches == (10, 11, 12)
-    assert decode_only.notes == ("drafter: decode batches of 10-12 requests run the draft eagerly: its first pass has "
-                                 "4 tokens per request, and FULL_DECODE_ONLY's graphs hold uniform decode batches of up "
-                                 "to 36 tokens only (a mode with PIECEWISE graphs for mixed batches would replay them)",)
+    assert decode_only.notes == (
+        "drafter: decode batches of 10-12 requests run the draft eagerly: its first pass has 4 tokens per request, and "
+        "FULL_DECODE_ONLY's graphs hold uniform decode batches of up to 36 tokens only (a mode with PIECEWISE graphs "
+        "for mixed batches would replay them)",)
 
 
 @pytest.mark.parametrize(("method", "switches", "graphs_on", "model_type", "eager", "noted"), [
@@ -212,7 +222,8 @@ def kv(connector: str, layerwise: bool | None = None, **more: object) -> KvTrans
 @pytest.mark.parametrize(("transfer", "named"), [
     (kv("LMCacheConnectorV1", True), "vLLM's LMCacheConnectorV1"),
     (kv("AscendStoreConnector", True), "vLLM Ascend's AscendStoreConnector"),
-    (kv("MooncakeConnectorStoreV1", True), "vLLM Ascend's AscendStoreConnector (registered as MooncakeConnectorStoreV1)"),
+    (kv("MooncakeConnectorStoreV1", True),
+     "vLLM Ascend's AscendStoreConnector (registered as MooncakeConnectorStoreV1)"),
     (kv("LMCacheConnectorV1", False), None), (kv("LMCacheConnectorV1"), None),
     (kv("LMCacheAscendConnector", True), None),  # vllm-ascend 0.23's own LMCache connector asks for nothing
     (kv("MooncakeLayerwiseConnector", True), None), (kv("NixlConnector", True), None),
@@ -365,7 +376,8 @@ def test_explain_predicts_the_kv_connectors_piecewise_graphs(capsys):
     code, out, _ = explain(capsys, "--kv-transfer-config", layerwise, "--json")
     data = json.loads(out)
     assert (code, data["cudagraph_mode"], data["graphs"]["FULL"]) == (0, "PIECEWISE", [])
-    assert any(note.startswith(f"cudagraph_mode FULL_AND_PIECEWISE -> PIECEWISE: {LAYERWISE}") for note in data["notes"])
+    narrowed = f"cudagraph_mode FULL_AND_PIECEWISE -> PIECEWISE: {LAYERWISE}"
+    assert any(note.startswith(narrowed) for note in data["notes"])
 
 
 @pytest.mark.parametrize(("flag", "value", "message"), [

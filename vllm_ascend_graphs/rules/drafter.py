@@ -163,7 +163,7 @@ class DrafterPlan(NamedTuple):
 
     @property
     def graph_count(self) -> int:
-        return sum(phase.graphs.count for phase in self.phases)
+        return sum(len(phase.graphs.full) + len(phase.graphs.piecewise) for phase in self.phases)
 
     def replace(self, **changes: Any) -> DrafterPlan:
         return self._replace(**changes)
@@ -302,8 +302,10 @@ def _why_no_graph(mode: CUDAGraphMode, shape: DecodeShape) -> str:
 def draft_tokens(spec: SpeculativeConfig | None, methods: frozenset[str], model_type: str) -> int | None:
     """Tokens per request of a drafter on the target's keys whose first pass is longer than the target's
     decode step (vLLM's draft models), for the capture plan; None otherwise."""
-    proposer = PROPOSERS.get(spec.method) if spec is not None and spec.method in methods else None
-    if proposer is None or proposer.kind != TARGET_KEYS or spec.enforce_eager or is_glm(model_type):
+    if spec is None or spec.method not in methods or spec.method not in PROPOSERS:
+        return None
+    proposer = PROPOSERS[spec.method]
+    if proposer.kind != TARGET_KEYS or spec.enforce_eager or is_glm(model_type):
         return None
     per_request = tokens_per_request(spec, proposer)
     return per_request if per_request > 1 + spec.num_speculative_tokens else None

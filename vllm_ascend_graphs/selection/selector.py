@@ -13,8 +13,8 @@ from ..probes.environment import Environment, probe_environment
 from ..rules.assumptions import Assumptions
 from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
 from ..rules.config import AUTO, ROOT, GraphRequest
-from ..rules.models import ModelInfo
 from ..rules.drafter import DrafterPlan
+from ..rules.models import ModelInfo
 from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape, drafter_plan
 
 
