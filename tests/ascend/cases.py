@@ -382,6 +382,10 @@ CASES += [
     Case("llama-eagle3-3-seqs20-piecewise", engine=seqs(20, **speculative("eagle3", 3), **mode("PIECEWISE")),
          draft_model="llama-eagle3"),
     Case("glm4-moe-mtp1-seqs12", model="glm4-moe-mtp", engine=seqs(12, **speculative("mtp", 1))),
+    # a draft model's first pass has one more token per request than the target's decode step
+    Case("llama-draft-model-2-seqs12", engine=seqs(12, **speculative("draft_model", 2)), draft_model="llama"),
+    Case("llama-draft-model-1-seqs20-full-decode-only",
+         engine=seqs(20, **speculative("draft_model", 1), **mode("FULL_DECODE_ONLY")), draft_model="llama"),
     Case("llama-custom-class-proposer", engine={"speculative_config": {
         "method": "custom_class", "model": "my_package.MyProposer", "num_speculative_tokens": 1}},
          error="speculative_config.method: got 'custom_class'", error_type="GraphConfigError",

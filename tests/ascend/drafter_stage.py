@@ -83,6 +83,10 @@ def drafter_facts(runner: Any, built: dict[str, Any]) -> dict[str, Any]:
     if not hasattr(drafter, "_propose"):
         return facts
     _stand_in_draft_model(drafter)
+    if drafter.needs_extra_input_slots:
+        _stand_in_expand_operator()
+        spec = runner.kv_cache_config.kv_cache_groups[0].kv_cache_spec  # the block size its slots are laid out in
+        drafter.draft_attn_groups = [SimpleNamespace(kv_cache_spec=spec)]
     budget = runner.scheduler_config.max_num_batched_tokens
     for requests in range(1, min(runner.max_num_reqs, budget // runner.uniform_decode_query_len) + 1):
         facts["decode"].append(_dispatch(runner, drafter, requests))
@@ -156,6 +160,43 @@ def _hidden_size(drafter: Any) -> int:
     """The width of the target's hidden states the proposer takes (EAGLE3: three layers' worth, which the
     stood-in draft model's `combine_hidden_states` passes on as they are)."""
     return drafter.hidden_size
+
+
+EXPAND = "npu_copy_and_expand_eagle_inputs"
+
+
+def _stand_in_expand_operator() -> None:
+    """vLLM Ascend's NPU operator that lays out a draft model's first pass with its extra input slots, on
+    the CPU: the schema its build registers (`csrc/torch_binding.cpp`, read from the 0.23.0.post1 sdist,
+    the only tested release that ships its C++ source; the call sites are the same in all three), with
+    outputs shaped as its own meta function shapes them (`csrc/torch_binding_meta.cpp`), zero-filled."""
+    import re
+
+    import torch
+    from real_packages import vllm_ascend_source
+
+    if hasattr(torch.ops._C_ascend, EXPAND):
+        return
+    binding = (vllm_ascend_source("0.23.0.post1") / "csrc" / "torch_binding.cpp").read_text(encoding="utf-8")
+    start = binding.index(f'"{EXPAND}(')
+    call = binding[binding.rindex("ops.def(", 0, start):binding.index(");", start)]
+    schema = "".join(re.findall(r'"([^"]*)"', call))
+    library = torch.library.Library("_C_ascend", "FRAGMENT")
+    library.define(schema)
+
+    def expand(target_token_ids, target_positions, next_token_ids, query_start_loc, query_end_loc, padding_token_id,
+               parallel_drafting_token_id, num_padding_slots_per_request, shift_input_ids, total_draft_tokens):
+        reqs, tokens = query_start_loc.size(0) - 1, target_token_ids.size(0)
+        ids = target_token_ids.new_zeros(total_draft_tokens)
+        masks = target_token_ids.new_zeros(total_draft_tokens, dtype=torch.int8)
+        new_token_indices = target_token_ids.new_zeros(reqs * num_padding_slots_per_request)
+        return ids, ids.clone(), masks, masks.clone(), new_token_indices, target_token_ids.new_zeros(tokens)
+
+    library.impl(EXPAND, expand, "CPU")
+    _LIBRARIES.append(library)
+
+
+_LIBRARIES: list[Any] = []
 
 
 def _stand_in_draft_model(drafter: Any) -> None:
