@@ -386,6 +386,12 @@ CASES += [
     Case("llama-draft-model-2-seqs12", engine=seqs(12, **speculative("draft_model", 2)), draft_model="llama"),
     Case("llama-draft-model-1-seqs20-full-decode-only",
          engine=seqs(20, **speculative("draft_model", 1), **mode("FULL_DECODE_ONLY")), draft_model="llama"),
+    # vLLM's own proposer needs the padded drafter batch for a draft model, whatever the graphs
+    Case("llama-draft-model-unpadded-piecewise",
+         engine={**speculative("draft_model", 1, disable_padded_drafter_batch=True), **mode("PIECEWISE")},
+         draft_model="llama", error="speculative_config.disable_padded_drafter_batch: got True with method "
+                                    "'draft_model'", error_type="GraphConfigError",
+         raises_without_plugin="NotImplementedError: Speculative Decoding with draft models or parallel drafting"),
     Case("llama-custom-class-proposer", engine={"speculative_config": {
         "method": "custom_class", "model": "my_package.MyProposer", "num_speculative_tokens": 1}},
          error="speculative_config.method: got 'custom_class'", error_type="GraphConfigError",

@@ -69,7 +69,10 @@ def test_each_decode_batch_drafts_where_the_record_says(contract, case):
     assert eager == phase["eager_decode_batches"], where(case)
 
 
-@pytest.mark.parametrize("case", DRAFTING, ids=ids(DRAFTING))
+SPECULATIVE = [c for c in CASES if c.expect(VERSION).error is None and "speculative_config" in c.engine]
+
+
+@pytest.mark.parametrize("case", SPECULATIVE, ids=ids(SPECULATIVE))
 def test_explain_predicts_the_drafter(contract, case):
     result = result_of(contract, case)
     assert result["explain"]["drafter"] == result["config"]["record"]["drafter"], where(case)
