@@ -17,6 +17,17 @@ dispatcher key, FULL and PIECEWISE together). The token budget is 8192, enough f
 batch here. Targets (issue 13): 0 eager decode batch sizes in every cell, at most 1 extra capture
 size per cell.
 
+The second table is the speculative-decoding drafter on the V1 model runner (issue 17), for K = 1
+to 3: an EAGLE / MTP drafter, whose first pass has the target's 1 + K tokens per request, and a
+draft model, whose first pass has one more. The drafter captures a graph on each of the model
+runner's keys and dispatches each decode batch's draft through the model runner's own dispatcher
+with its first pass's token count, flagged uniform decode (vllm-ascend's `_propose`; the contract
+tier's worker stage runs that code on all three tested releases): a cell counts the decode batch
+sizes whose draft replays no graph, and the drafter's graphs. Target: 0 eager draft decode batch
+sizes wherever a graph can hold them (FULL_DECODE_ONLY has no graph above its uniform decode keys,
+max_num_seqs x (1 + K) tokens, for a draft model's longer first pass: those stay eager, and the plan
+says so).
+
 Run it in the contract tier's environment for vLLM 0.23.0 (`make test` creates it); it downloads
 vllm-ascend 0.23.0.post1's source:
 
@@ -37,6 +48,7 @@ MODES = ("FULL_AND_PIECEWISE", "FULL_DECODE_ONLY")
 SPEC = (0, 1, 2, 3)
 MAX_NUM_SEQS = range(1, 513)  # --quick: every 16th
 BUDGET = 8192
+DRAFTERS = {"eagle/mtp": 0, "draft_model": 1}  # extra first-pass tokens per request, beyond the target's 1 + K
 VLLM_ASCEND = "0.23.0.post1"
 TORCH_NPU = "2.10.0.post4"
 
@@ -86,9 +98,11 @@ def vllm_ascend_alone(platform_cls: type, config, mode) -> list[int]:
     return list(compilation.cudagraph_capture_sizes)
 
 
-def model_runner(config, mode, sizes: list[int], spec: int) -> tuple[int, int, set[int]] | None:
+def model_runner(config, mode, sizes: list[int], spec: int,
+                 per_request: int | None = None) -> tuple[int, int, set[int]] | None:
     """(eager decode batch sizes, graphs, capture sizes) after the model runner's start; None where it
-    fails to start."""
+    fails to start. With `per_request`, the eager sizes are those of the drafter's first pass, which has
+    that many tokens per request."""
     from vllm.config.compilation import CompilationMode
     from vllm.v1.attention.backend import AttentionCGSupport
     from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
@@ -108,7 +122,7 @@ def model_runner(config, mode, sizes: list[int], spec: int) -> tuple[int, int, s
         return None
     dispatcher.initialize_cudagraph_keys(resolved, query_len)
     graphs = sum(len(descriptors) for _, descriptors in dispatcher.get_capture_descs())
-    eager = sum(dispatcher.dispatch(n * query_len, uniform_decode=True)[0].name == "NONE"
+    eager = sum(dispatcher.dispatch(n * (per_request or query_len), uniform_decode=True)[0].name == "NONE"
                 for n in range(1, max_num_seqs + 1))
     return eager, graphs, set(compilation.cudagraph_capture_sizes)
 
@@ -152,12 +166,68 @@ def main() -> int:
                 cell["ours_graphs"] += ours[1]
                 if alone is not None:
                     cell["max_extra_sizes"] = max(cell["max_extra_sizes"], len(ours[2] - alone[2]))
+    drafters = drafter_cells(platform_cls, seqs)
     seconds = time.perf_counter() - start
-    table = render(totals, vllm.__version__, seconds, seqs)
+    table = render(totals, vllm.__version__, seconds, seqs) + "\n\n" + render_drafters(drafters)
     print(table)
     if args.out:
         args.out.write_text(table + "\n")
     return 0
+
+
+def drafter_cells(platform_cls: type, seqs: range) -> dict[tuple[str, int, str], dict[str, int]]:
+    """The drafter's eager decode batch sizes and graphs, per mode, K and kind of drafter."""
+    from vllm.config import CUDAGraphMode
+
+    from vllm_ascend_graphs.enums import CUDAGraphMode as OurMode
+    from vllm_ascend_graphs.rules.capture_plan import DecodeShape, plan_capture_sizes
+
+    totals: dict[tuple[str, int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for spec in SPEC[1:]:
+        for max_num_seqs in seqs:
+            config = vllm_config(max_num_seqs, spec)
+            for name in MODES:
+                mode = CUDAGraphMode[name]
+                alone_sizes = vllm_ascend_alone(platform_cls, config, mode)
+                for drafter, extra in DRAFTERS.items():
+                    per_request = 1 + spec + extra
+                    shape = DecodeShape(max_num_seqs, spec, BUDGET, per_request if extra else None)
+                    ours_sizes = list(plan_capture_sizes(OurMode[name], shape).sizes)
+                    alone = model_runner(config, mode, alone_sizes, spec, per_request)
+                    ours = model_runner(config, mode, ours_sizes, spec, per_request)
+                    assert ours is not None, (name, spec, max_num_seqs, drafter)
+                    cell = totals[(name, spec, drafter)]
+                    cell["cells"] += 1
+                    if alone is None:
+                        cell["alone_fails"] += 1
+                    else:
+                        cell["alone_eager"] += alone[0]
+                        cell["alone_graphs"] += alone[1]
+                    cell["ours_eager"] += ours[0]
+                    cell["ours_eager_cells"] += ours[0] > 0
+                    cell["ours_graphs"] += ours[1]
+    return totals
+
+
+def render_drafters(totals: dict[tuple[str, int, str], dict[str, int]]) -> str:
+    head = ("Drafters on the V1 model runner: eager draft decode batch sizes (its first pass replays no graph) and the "
+            "drafter's graphs (one per model-runner key)\n")
+    columns = ("mode", "K", "drafter", "cells", "eager draft sizes alone", "ours", "cells with eager ours",
+               "fails to start alone", "drafter graphs alone", "ours")
+    rows = [columns]
+    grand: dict[str, int] = defaultdict(int)
+    for (name, spec, drafter), cell in sorted(totals.items()):
+        rows.append((name, str(spec), drafter, str(cell["cells"]), str(cell["alone_eager"]), str(cell["ours_eager"]),
+                     str(cell["ours_eager_cells"]), str(cell["alone_fails"]), str(cell["alone_graphs"]),
+                     str(cell["ours_graphs"])))
+        for key, value in cell.items():
+            grand[key] += value
+    rows.append(("all", "", "", str(grand["cells"]), str(grand["alone_eager"]), str(grand["ours_eager"]),
+                 str(grand["ours_eager_cells"]), str(grand["alone_fails"]), str(grand["alone_graphs"]),
+                 str(grand["ours_graphs"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return head + "\n".join("  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True))
+                            for row in rows)
 
 
 def render(totals, vllm_version: str, seconds: float, seqs: range) -> str:

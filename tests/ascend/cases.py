@@ -60,6 +60,7 @@ class Case:
     xlite_installed: bool = False
     launch_blocking: bool = False
     error: str | None = None  # the start of the one-line error expected instead of a config
+    error_type: str = "BackendUnavailableError"  # its class (a GraphConfigError where the request cannot start)
     # Settings vLLM or vllm-ascend is expected to change after our plan is applied: rules of theirs
     # that the plan does not model. Every other case must come through unchanged.
     overrides: tuple[str, ...] = ()
@@ -70,6 +71,10 @@ class Case:
     tp_aligned: bool | None = None  # whether only capture sizes that are multiples of TP stay, where checked
     sequence_parallel_moe: bool = False  # vLLM turns use_sequence_parallel_moe on here (newer vLLM: EP, TP, DP > 1)
     differs: tuple[Differs, ...] = ()  # where some versions expect otherwise
+    draft_model: str | None = None  # the family whose folder is speculative_config's draft model
+    # The start of the error vLLM Ascend's model runner raises at start for this case where our plugin is off
+    # (run_cases builds the config once more without it): the real code's proof of what the plan avoids.
+    raises_without_plugin: str | None = None
 
     def expect(self, version: VllmAscend | None) -> Expect:
         """What this case expects on `version` (None: the case's own expectation)."""
@@ -93,8 +98,21 @@ class Case:
         return "cudagraph_capture_sizes" in compilation or "max_cudagraph_capture_size" in compilation
 
     @property
+    def runs_without_plugin(self) -> bool:
+        """Whether run_cases builds the case once more without our plugin: to see the real start raise, or
+        what vLLM decides for a KV connector on its own."""
+        return self.raises_without_plugin is not None or "kv_transfer_config" in self.engine
+
+    @property
     def engine_args(self) -> dict[str, Any]:
         return {**ENGINE_DEFAULTS, **self.engine, "additional_config": self.additional}
+
+    def engine_args_for(self, models: dict[str, str]) -> dict[str, Any]:
+        """`engine_args` with the draft model's folder in speculative_config."""
+        args = self.engine_args
+        if self.draft_model:
+            args["speculative_config"] = {**args["speculative_config"], "model": models[self.draft_model]}
+        return args
 
     @property
     def spec_tokens(self) -> int:
@@ -112,9 +130,13 @@ class Case:
         }
         return ",".join(f"{key}={value}" for key, value in facts.items())
 
-    def explain_argv(self, model_dir: str) -> list[str]:
-        argv = ["explain", "--json", "--model", model_dir, "--additional-config", json.dumps(self.additional),
-                "--assume", self.assume, "--max-num-seqs", str(self.engine_args["max_num_seqs"])]
+    def explain_argv(self, models: dict[str, str]) -> list[str]:
+        engine = self.engine_args_for(models)
+        argv = ["explain", "--json", "--model", models[self.model], "--additional-config", json.dumps(self.additional),
+                "--assume", self.assume, "--max-num-seqs", str(engine["max_num_seqs"])]
+        for key in ("speculative_config", "kv_transfer_config"):
+            if key in engine:
+                argv += [f"--{key.replace('_', '-')}", json.dumps(engine[key])]
         compilation = self.engine.get("compilation_config") or {}
         if compilation.get("cudagraph_mode"):
             argv += ["--cudagraph-mode", compilation["cudagraph_mode"]]
@@ -146,6 +168,18 @@ def compilation(**flags: bool) -> dict[str, Any]:
 
 def xlite(full_mode: bool = False) -> dict[str, Any]:
     return {"xlite_graph_config": {"enabled": True, "full_mode": full_mode}}
+
+
+def speculative(method: str, tokens: int, **switches: bool) -> dict[str, Any]:
+    return {"speculative_config": {"method": method, "num_speculative_tokens": tokens, **switches}}
+
+
+def kv_connector(name: str, layerwise: bool, **extra: Any) -> dict[str, Any]:
+    return {"kv_transfer_config": {"kv_connector": name, "kv_role": "kv_both",
+                                   "kv_connector_extra_config": {"use_layerwise": layerwise, **extra}}}
+
+
+UNPADDED_FULL_GRAPHS = "NotImplementedError: Speculative Decoding with cudagraph mode containing full cudagraphs only"
 
 
 def ngram(tokens: int) -> dict[str, Any]:
@@ -325,6 +359,54 @@ CASES = [
     Case("llama-310p-seqs12-spec1-full-decode-only", soc="310P",
          engine=seqs(12, **ngram(1), **mode("FULL_DECODE_ONLY")),
          worker_overrides=("graphs",)),
+]
+# Speculative-decoding drafters on the V1 model runner (issue 17): the proposer vLLM Ascend's model runner
+# builds, whether it runs graphs, and how it dispatches each decode batch's draft (drafter_stage.py); MTP
+# (DeepSeek V3), EAGLE3 (a Llama draft), GLM's MTP (eager), K = 1 to 3, max_num_seqs off the grid; the
+# padded drafter batch with full graphs, which the real start refuses; a method no proposer serves.
+CASES += [
+    Case("deepseek-v3-mtp1-seqs12", model="deepseek-v3", engine=seqs(12, **speculative("mtp", 1))),
+    Case("deepseek-v3-mtp2-seqs20-full-decode-only", model="deepseek-v3",
+         engine=seqs(20, **speculative("mtp", 2), **mode("FULL_DECODE_ONLY"))),
+    Case("deepseek-v3-mtp3-seqs7", model="deepseek-v3", engine=seqs(7, **speculative("mtp", 3))),
+    Case("deepseek-v3-mtp2-drafter-enforce-eager", model="deepseek-v3",
+         engine=seqs(12, **speculative("mtp", 2, enforce_eager=True))),
+    Case("deepseek-v3-mtp1-unpadded", model="deepseek-v3",
+         engine=seqs(12, **speculative("mtp", 1, disable_padded_drafter_batch=True)),
+         cudagraph_mode="PIECEWISE", raises_without_plugin=UNPADDED_FULL_GRAPHS),
+    Case("deepseek-v3-mtp1-unpadded-full-decode-only", model="deepseek-v3",
+         engine=seqs(12, **speculative("mtp", 1, disable_padded_drafter_batch=True), **mode("FULL_DECODE_ONLY")),
+         error="compilation_config.cudagraph_mode: got FULL_DECODE_ONLY with speculative_config.disable_padded_drafter",
+         error_type="GraphConfigError", raises_without_plugin=UNPADDED_FULL_GRAPHS),
+    Case("llama-eagle3-2-seqs12", engine=seqs(12, **speculative("eagle3", 2)), draft_model="llama-eagle3"),
+    Case("llama-eagle3-3-seqs20-piecewise", engine=seqs(20, **speculative("eagle3", 3), **mode("PIECEWISE")),
+         draft_model="llama-eagle3"),
+    Case("glm4-moe-mtp1-seqs12", model="glm4-moe-mtp", engine=seqs(12, **speculative("mtp", 1))),
+    # a draft model's first pass has one more token per request than the target's decode step
+    Case("llama-draft-model-2-seqs12", engine=seqs(12, **speculative("draft_model", 2)), draft_model="llama"),
+    Case("llama-draft-model-1-seqs20-full-decode-only",
+         engine=seqs(20, **speculative("draft_model", 1), **mode("FULL_DECODE_ONLY")), draft_model="llama"),
+    # vLLM's own proposer needs the padded drafter batch for a draft model, whatever the graphs
+    Case("llama-draft-model-unpadded-piecewise",
+         engine={**speculative("draft_model", 1, disable_padded_drafter_batch=True), **mode("PIECEWISE")},
+         draft_model="llama", error="speculative_config.disable_padded_drafter_batch: got True with method "
+                                    "'draft_model'", error_type="GraphConfigError",
+         raises_without_plugin="NotImplementedError: Speculative Decoding with draft models or parallel drafting"),
+    Case("llama-custom-class-proposer", engine={"speculative_config": {
+        "method": "custom_class", "model": "my_package.MyProposer", "num_speculative_tokens": 1}},
+         error="speculative_config.method: got 'custom_class'", error_type="GraphConfigError",
+         raises_without_plugin="ValueError: Unknown speculative decoding method: custom_class"),
+]
+# KV connectors that full graphs cannot capture: vLLM asks the connector's class before any platform pass
+# (requires_piecewise_for_cudagraph) and runs PIECEWISE; the plan follows it, and explain predicts it.
+CASES += [
+    Case("llama-kv-lmcache-layerwise", engine=kv_connector("LMCacheConnectorV1", True), cudagraph_mode="PIECEWISE"),
+    Case("llama-kv-lmcache", engine=kv_connector("LMCacheConnectorV1", False), cudagraph_mode="FULL_AND_PIECEWISE"),
+    Case("llama-kv-ascend-store-layerwise-full-decode-only",
+         engine={**kv_connector("AscendStoreConnector", True), **mode("FULL_DECODE_ONLY")}, cudagraph_mode="PIECEWISE"),
+    Case("deepseek-v3-mtp2-seqs12-kv-ascend-store-layerwise", model="deepseek-v3",
+         engine=seqs(12, **speculative("mtp", 2), **kv_connector("MooncakeConnectorStoreV1", True)),
+         cudagraph_mode="PIECEWISE"),
 ]
 BY_ID = {case.id: case for case in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

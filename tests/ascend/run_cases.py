@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
                 result = run_case(BY_ID[case_id], setup)
                 Path(out_dir, f"{case_id}.json").write_text(json.dumps(result, indent=1, default=str))
                 code = 0
+            except BaseException:  # noqa: BLE001 - os._exit below would swallow it: the test's message shows it
+                traceback.print_exc()
             finally:
                 os._exit(code)
         running[pid] = case_id
@@ -95,8 +98,11 @@ def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
     os.environ["CONTRACT_STANDINS"] = json.dumps({"paths": paths, "torch_npu": setup["torch_npu"],
                                                   "vllm_ascend": setup["vllm_ascend"], "soc": case.soc})
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE / "bootstrap"), *paths])  # vLLM's own subprocesses
-    model_dir = setup["models"][case.model]
-    return {"id": case.id, "explain": explain(case.explain_argv(model_dir)), **build(case, model_dir)}
+    models = setup["models"]
+    result = {"id": case.id, "explain": explain(case.explain_argv(models)), **build(case, models)}
+    if case.runs_without_plugin:
+        result["without_plugin"] = without_plugin(case, models)
+    return result
 
 
 def explain(argv: list[str]) -> dict[str, Any]:
@@ -108,7 +114,7 @@ def explain(argv: list[str]) -> dict[str, Any]:
     return json.loads(out.getvalue()) if code == 0 else {"error": err.getvalue().strip()}
 
 
-def build(case: Any, model_dir: str) -> dict[str, Any]:
+def build(case: Any, models: dict[str, str]) -> dict[str, Any]:
     """The engine config vLLM, our plugin and vllm-ascend build for the case, what a worker's model
     runner then decides (`worker_stage.py`), and what was logged in each stage."""
     from vllm.engine.arg_utils import EngineArgs
@@ -116,7 +122,7 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
 
     with logged_by_plugin() as logged:
         try:
-            config = EngineArgs(model=model_dir, **case.engine_args).create_engine_config()
+            config = EngineArgs(model=models[case.model], **case.engine_args_for(models)).create_engine_config()
         except Exception as exc:  # noqa: BLE001 - the contract may expect an error, of any type
             return {"error": f"{type(exc).__name__}: {str(exc).strip()}"[:4000], "logged": logged}
     front = facts(config)  # before the worker stage, which runs in this process too
@@ -130,6 +136,22 @@ def build(case: Any, model_dir: str) -> dict[str, Any]:
 
 
 OTHER_SOC = {"910B": "310P", "910_93": "910B", "310P": "910B", "950": "910B"}  # a node of another SoC, per case SoC
+
+
+def without_plugin(case: Any, models: dict[str, str]) -> dict[str, Any]:
+    """The case once more with our plugin unregistered: vLLM's and vllm-ascend's own config, and, where the
+    case expects its start to raise, what the model runner's drafter start does with it. Last in the
+    case's process: the plugin stays unregistered."""
+    from vllm.engine.arg_utils import EngineArgs
+    from worker_stage import start_drafter
+
+    from vllm_ascend_graphs.integrations.vllm import unregister
+
+    unregister()
+    config = EngineArgs(model=models[case.model], **case.engine_args_for(models)).create_engine_config()
+    assert "_vllm_ascend_graphs" not in (config.additional_config or {}), "the plugin must be off here"
+    drafter = start_drafter(config) if case.raises_without_plugin else None
+    return {"cudagraph_mode": config.compilation_config.cudagraph_mode.name, "drafter": drafter}
 
 
 @contextlib.contextmanager

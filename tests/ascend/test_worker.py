@@ -112,15 +112,20 @@ def test_every_decode_batch_replays_a_graph_where_the_plan_chose_the_sizes(contr
 @pytest.mark.parametrize("case", [c for c in built if not c.user_sizes], ids=[c.id for c in built if not c.user_sizes])
 def test_no_capture_size_is_padded_above_the_decode_ceiling(contract, case):
     """The plan adds at most the ceiling, max_num_seqs x (1 + K) within the token budget (rounded up to
-    a multiple of TP where sequence parallelism needs one): nothing larger than it, or than vLLM
-    Ascend's own largest size."""
+    a multiple of TP where sequence parallelism needs one; a draft model's first pass, with more tokens
+    per request, rounded up to a multiple of 1 + K): nothing larger than it, or than vLLM Ascend's own
+    largest size."""
     worker = worker_of(contract, case)
     if not worker["capture_sizes"]:
         return
     query_len, budget = worker["query_len"], worker["max_num_batched_tokens"]
     tp = case.engine.get("tensor_parallel_size", 1)
     step = max(query_len, tp) if case.additional.get("enable_flashcomm1") else 1
-    ceiling = -(-len(worker["decode"]) * query_len // step) * step
+    drafter = result_of(contract, case)["config"]["record"]["drafter"]
+    phases = (drafter or {}).get("phases", {}).values()
+    per_request = max([query_len, *(phase["tokens_per_request"] for phase in phases)])
+    step = max(step, query_len) if per_request > query_len else step
+    ceiling = -(-len(worker["decode"]) * per_request // step) * step
     own_largest = min(worker["max_num_seqs"] * query_len, 512, budget)  # vLLM Ascend's default, within the budget
     assert max(worker["capture_sizes"]) <= max(ceiling, own_largest)
 

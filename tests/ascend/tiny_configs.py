@@ -13,15 +13,24 @@ def write_configs(folder: Path) -> dict[str, str]:
     import transformers as t
 
     moe = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64}
+    glm_moe = {"n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 64, "first_k_dense_replace": 1,
+               "n_group": 1, "topk_group": 1}
     configs = {
         "llama": t.LlamaConfig(**SMALL, architectures=["LlamaForCausalLM"]),
         "mistral": t.MistralConfig(**SMALL, architectures=["MistralForCausalLM"]),
         "qwen3": t.Qwen3Config(**SMALL, architectures=["Qwen3ForCausalLM"]),
         "qwen3-moe": t.Qwen3MoeConfig(**SMALL, **moe, architectures=["Qwen3MoeForCausalLM"]),
+        # (with transformers' default of one MTP layer, which vLLM's method "mtp" drafts with: DeepSeekMTPModel)
         "deepseek-v3": t.DeepseekV3Config(
             **{**SMALL, "num_key_value_heads": 4}, architectures=["DeepseekV3ForCausalLM"], kv_lora_rank=64,
             q_lora_rank=None, qk_nope_head_dim=32, qk_rope_head_dim=16, v_head_dim=32, n_routed_experts=4,
             num_experts_per_tok=2, moe_intermediate_size=64, first_k_dense_replace=1, n_group=1, topk_group=1),
+        # a GLM-series MoE model with one MTP layer (Glm4MoeMTPModel): vLLM Ascend drafts eagerly for GLM
+        "glm4-moe-mtp": t.Glm4MoeConfig(**SMALL, **glm_moe, architectures=["Glm4MoeForCausalLM"],
+                                        num_nextn_predict_layers=1),
+        # an EAGLE3 draft for "llama" (one decoder layer over the target's hidden states)
+        "llama-eagle3": t.LlamaConfig(**{**SMALL, "num_hidden_layers": 1}, architectures=["LlamaForCausalLMEagle3"],
+                                      draft_vocab_size=SMALL["vocab_size"]),
         "qwen3-vl": t.Qwen3VLConfig(
             text_config={**SMALL, "rope_scaling": {"rope_type": "default", "mrope_section": [4, 6, 6]}},
             vision_config={"depth": 1, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2,

@@ -26,6 +26,8 @@ import os
 import pickle
 from typing import Any
 
+import drafter_stage
+
 
 def start_model_runner(config: Any) -> dict[str, Any]:
     """Run the worker's start-up graph decisions on a pickled copy of `config`; return what they decided."""
@@ -36,11 +38,28 @@ def start_model_runner(config: Any) -> dict[str, Any]:
     worker_config = pickle.loads(pickle.dumps(config))
     with set_current_vllm_config(worker_config):
         runner = _runner(worker_config)
+        drafter = drafter_stage.build_drafter(runner, worker_config) if drafter_stage.wanted(worker_config) else None
+        if drafter is not None and "error" in drafter:  # the model runner's start stops here
+            return {"drafter": drafter}
         backend = attention_backend(worker_config)
         groups = kv_cache_groups(worker_config)
         runner.kv_cache_config = _kv_cache_config(groups)
         runner._check_and_update_cudagraph_mode([{backend}], groups)
-        return _decided(runner, backend, worker_config.additional_config.get(RECORD_KEY))
+        decided = _decided(runner, backend, worker_config.additional_config.get(RECORD_KEY))
+        if drafter is not None:
+            decided["drafter"] = drafter_stage.drafter_facts(runner, drafter)
+        return decided
+
+
+def start_drafter(config: Any) -> dict[str, Any]:
+    """Only the model runner's drafter start (its `__init__` builds the proposer), on a worker's copy of
+    `config`: `{"error": ...}` where it raises, else `{}`."""
+    from vllm.config import set_current_vllm_config
+
+    worker_config = pickle.loads(pickle.dumps(config))
+    with set_current_vllm_config(worker_config):
+        built = drafter_stage.build_drafter(_runner(worker_config), worker_config)
+    return {"error": built["error"]} if "error" in built else {}
 
 
 def start_worker(config: Any, assume: str) -> str | None:

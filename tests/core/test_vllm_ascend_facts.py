@@ -55,6 +55,8 @@ def test_what_changed_between_the_releases():
         "DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"}
     assert rc.xlite_architectures == old.xlite_architectures and len(main.xlite_architectures) == 11
     assert [f.other_compilation_modes for f in (old, rc, main)] == [NO_GRAPHS, NO_GRAPHS, NO_COMPILATION]
+    assert rc.speculative_methods - old.speculative_methods == {"dspark"}
+    assert main.speculative_methods == rc.speculative_methods
     assert old.tp_multiple_triggers == ("additional_config.enable_flashcomm1",
                                         "additional_config.enable_shared_expert_dp")
     assert rc.tp_multiple_triggers == ("additional_config.enable_flashcomm1",)
@@ -115,10 +117,35 @@ def test_what_a_compilation_mode_other_than_none_or_vllm_compile_turns_off(text,
     assert support._other_compilation_modes(parse(text)) == expected
 
 
+# vllm_ascend/spec_decode/__init__.py, main (lines 34-58): each method it builds a proposer for.
+SPEC_DECODE = '''
+def get_spec_decode_method(method, vllm_config, device, runner):
+    if method == "ngram":
+        return AscendNgramProposer(vllm_config, runner)
+    elif method == "dspark":
+        return AscendDSparkProposer(vllm_config, device, runner)
+    elif method in ("eagle", "eagle3", "mtp"):
+        if speculative_config is not None and speculative_config.use_step3p5_mtp():
+            return AscendStep3p5MTPProposer(vllm_config, device, runner)
+        return AscendEagleProposer(vllm_config, device, runner)
+    else:
+        raise ValueError(f"Unknown speculative decoding method: {method}")
+'''
+
+
+def test_the_speculative_methods_are_those_the_proposer_choice_compares_with():
+    assert support._speculative_methods(parse(SPEC_DECODE)) == {"ngram", "dspark", "eagle", "eagle3", "mtp"}
+    assert support._speculative_methods(parse(SPEC_DECODE.replace("method ==", "name =="))) == {
+        "eagle", "eagle3", "mtp"}
+    assert support._speculative_methods(parse(SPEC_DECODE.replace("method in", "method not in"))) == {
+        "ngram", "dspark"}
+
+
 def installed(tmp_path, monkeypatch, files: dict[str, str]) -> str:
     """A vllm-ascend on sys.path whose import would fail: finding and reading it must import nothing."""
     package = tmp_path / "vllm_ascend"
     (package / "xlite").mkdir(parents=True)
+    (package / "spec_decode").mkdir()
     (package / "__init__.py").write_text("raise ImportError('reading vllm-ascend must not import it')\n")
     for name, text in files.items():
         (package / name).write_text(text)
@@ -128,11 +155,12 @@ def installed(tmp_path, monkeypatch, files: dict[str, str]) -> str:
 
 def test_an_installed_vllm_ascend_is_read_from_its_files(tmp_path, monkeypatch):
     installed(tmp_path, monkeypatch, {"xlite/xlite_worker.py": "", "xlite/xlite.py": ADAPTERS,
-                                      "platform.py": OTHER_MODES_MAIN})
+                                      "platform.py": OTHER_MODES_MAIN, "spec_decode/__init__.py": SPEC_DECODE})
     facts = vllm_ascend_facts("0.30.0")
     assert (facts.source, facts.version, facts.release) == ("vllm-ascend 0.30.0 (installed)", "0.30.0", "main")
     assert "DeepseekV3ForCausalLM" in facts.xlite_architectures and facts.xlite_worker
     assert facts.other_compilation_modes == NO_COMPILATION
+    assert facts.speculative_methods == {"ngram", "dspark", "eagle", "eagle3", "mtp"}
     assert facts.from_table == {"tp_multiple_triggers"}, "the one fact known per release only"
     assert facts.tp_multiple_triggers == BUILTIN["main"].tp_multiple_triggers
     assert facts.source_of("tp_multiple_triggers") == "the built-in table for vllm-ascend main (installed: 0.30.0)"
@@ -146,7 +174,8 @@ def test_what_cannot_be_read_comes_from_the_table_of_its_release(tmp_path, monke
                                                 "platform.py": "y = 2\n"})
     facts = read_vllm_ascend(package, "0.26.0rc2")
     table = BUILTIN["0.26.0rc"]
-    assert facts.from_table == {"xlite_architectures", "other_compilation_modes", "tp_multiple_triggers"}
+    assert facts.from_table == {"xlite_architectures", "other_compilation_modes", "tp_multiple_triggers",
+                                "speculative_methods"}
     assert (facts.xlite_architectures, facts.other_compilation_modes) == (
         table.xlite_architectures, table.other_compilation_modes)
     gone = read_vllm_ascend(installed(tmp_path / "bare", monkeypatch, {}), "0.23.0.post1")

@@ -347,3 +347,28 @@ def test_vllms_prometheus_stat_logger_publishes_our_info_metric_after_its_own(ti
     assert labels == {"model_name": tiny_model, "backend": "eager", "requested": "xlite",
                       "cudagraph_mode": "NONE", "npugraph_ex": "false", "static_kernel": "false",
                       "full_graphs": "none", "piecewise_graphs": "none", "eager_decode_batches": f"1-{decode}"}
+
+
+def test_the_speculative_and_kv_transfer_configs_and_the_mode_the_user_named():
+    """The decision reads the drafter's fields of `speculative_config`, the connector of `kv_transfer_config`
+    (only where it is a transfer instance, as vLLM's own rule asks), and whether `EngineArgs` names a
+    cudagraph mode (vLLM fills in its default later: `None` until then)."""
+    from vllm.config import CompilationConfig, KVTransferConfig, SpeculativeConfig, VllmConfig
+    from vllm.engine.arg_utils import EngineArgs
+
+    assert {"method", "num_speculative_tokens", "enforce_eager", "disable_padded_drafter_batch",
+            "parallel_drafting"} <= field_names(SpeculativeConfig)
+    assert {"kv_connector", "kv_role", "kv_connector_extra_config", "kv_connector_module_path"} <= field_names(
+        KVTransferConfig)
+    assert "kv_transfer_config" in field_names(VllmConfig)
+    transfer = KVTransferConfig(kv_connector="LMCacheConnectorV1", kv_role="kv_both",
+                                kv_connector_extra_config={"use_layerwise": True})
+    config = VllmConfig(kv_transfer_config=transfer)
+    assert adapter.kv_transfer_config(config) == {
+        "kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both",
+        "kv_connector_extra_config": {"use_layerwise": True}, "kv_connector_module_path": None}
+    assert adapter.kv_transfer_config(VllmConfig()) is None
+    assert adapter.speculative_config(VllmConfig()) is None
+    assert CompilationConfig().cudagraph_mode is None
+    assert not adapter.requested_mode(EngineArgs(model="m"))
+    assert adapter.requested_mode(EngineArgs(model="m", compilation_config={"cudagraph_mode": "PIECEWISE"}))

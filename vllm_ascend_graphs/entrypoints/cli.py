@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--max-num-seqs", metavar="N", default="256", help="vLLM's max_num_seqs (256)")
     explain.add_argument("--max-num-batched-tokens", metavar="N",
                          help="vLLM's max_num_batched_tokens (the engine's own value; unset: no limit assumed)")
+    explain.add_argument("--speculative-config", metavar="JSON",
+                         help="vLLM's speculative_config as JSON: what the drafter captures and replays")
+    explain.add_argument("--kv-transfer-config", metavar="JSON",
+                         help="vLLM's kv_transfer_config as JSON: whether its KV connector allows full graphs")
     explain.add_argument("--json", action="store_true", help="print one JSON object")
     _add_assume(explain)
     explain.set_defaults(run=_run_explain)
@@ -236,6 +240,8 @@ def _run_explain(args: argparse.Namespace) -> int:
     from ..probes.environment import probe_environment
     from ..rules.assumptions import Assumptions
     from ..rules.config import GraphRequest, count_or_text
+    from ..rules.drafter import SpeculativeConfig
+    from ..rules.kv_connectors import KvTransfer
     from ..rules.models import ModelInfo
     from ..selection.selector import select
 
@@ -248,6 +254,9 @@ def _run_explain(args: argparse.Namespace) -> int:
         model = ModelInfo()
     model = assumptions.apply_to_model(model)
     environment = assumptions.apply_to_environment(probe_environment())
+    speculative = None if args.speculative_config is None else SpeculativeConfig.parse(
+        json_object("--speculative-config", args.speculative_config), "--speculative-config")
+    environment = _with_speculative_tokens(environment, speculative)
     sizes = None if args.capture_sizes is None else [count_or_text(part) for part in args.capture_sizes.split(",")]
     compilation_mode = _compilation_mode(args.compilation_mode)
     request = GraphRequest.parse(
@@ -261,6 +270,9 @@ def _run_explain(args: argparse.Namespace) -> int:
         max_num_seqs=count_or_text(args.max_num_seqs),
         max_num_batched_tokens=None if args.max_num_batched_tokens is None else count_or_text(
             args.max_num_batched_tokens),
+        speculative_config=speculative,
+        kv_transfer_config=None if args.kv_transfer_config is None else KvTransfer.parse(
+            json_object("--kv-transfer-config", args.kv_transfer_config), "--kv-transfer-config"),
     )
     selection = select(request, environment=environment, model=model)
     if args.json:
@@ -268,6 +280,19 @@ def _run_explain(args: argparse.Namespace) -> int:
     else:
         print(render(selection, environment, model))
     return 0
+
+
+def _with_speculative_tokens(environment: Environment, speculative: Any) -> Environment:
+    """The environment with the speculative config's tokens; `--assume spec_tokens` must agree with it."""
+    from ..errors import GraphConfigError
+
+    if speculative is None:
+        return environment
+    tokens = speculative.num_speculative_tokens
+    if "spec_tokens" in environment.assumed and environment.spec_tokens != tokens:
+        raise GraphConfigError(f"--assume spec_tokens: got {environment.spec_tokens}, but --speculative-config has "
+                               f"num_speculative_tokens {tokens}; allowed: the same number, or one of the two")
+    return environment.replace(spec_tokens=tokens)
 
 
 def _compilation_mode(text: str) -> str:
@@ -304,6 +329,9 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
         f"PIECEWISE:      {_show_sizes(selection.graphs.piecewise, none='none')}",
         f"Decode batches: {_decode_coverage(selection)}",
     ]
+    if selection.drafter is not None:
+        first, *rest = selection.drafter.describe()
+        lines += [f"Drafter:        {first}", *(f"                {line}" for line in rest)]
     if plan.options:
         lines.append(f"Options:        {json.dumps(dict(plan.options))}")
     lines += ["", "Backends tried:"]

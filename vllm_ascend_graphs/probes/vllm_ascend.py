@@ -35,6 +35,7 @@ FLASHCOMM1 = "enable_flashcomm1"
 XLITE_ADAPTERS = ("xlite", "xlite.py")
 XLITE_WORKER = ("xlite", "xlite_worker.py")
 PLATFORM = ("platform.py",)
+SPEC_DECODE = ("spec_decode", "__init__.py")
 
 
 class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
@@ -50,6 +51,7 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
     # additional_config.enable_shared_expert_dp counts only with expert parallelism, as AscendConfig reads it.
     tp_multiple_triggers: tuple[str, ...]
     other_compilation_modes: str  # NO_GRAPHS or NO_COMPILATION
+    speculative_methods: frozenset[str]  # the speculative methods its V1 model runner has a proposer for
     from_table: frozenset[str]  # the fields above taken from the built-in table of `release`
 
     @property
@@ -71,12 +73,14 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
         return self._replace(**changes)
 
 
-FACTS = ("xlite_worker", "xlite_architectures", "tp_multiple_triggers", "other_compilation_modes")
+FACTS = ("xlite_worker", "xlite_architectures", "tp_multiple_triggers", "other_compilation_modes",
+         "speculative_methods")
 
 
-def _table(release: str, xlite: frozenset[str], triggers: tuple[str, ...], other_modes: str) -> VllmAscendFacts:
+def _table(release: str, xlite: frozenset[str], triggers: tuple[str, ...], other_modes: str,
+           methods: frozenset[str]) -> VllmAscendFacts:
     return VllmAscendFacts(release, f"vllm-ascend {release} (built-in table)", None, True, xlite, triggers,
-                           other_modes, frozenset(FACTS))
+                           other_modes, methods, frozenset(FACTS))
 
 
 # The built-in tables, each checked against that release's source (tests/real/test_vllm_ascend_facts.py).
@@ -84,15 +88,18 @@ _XLITE_0_23 = frozenset({
     "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3VLForConditionalGeneration",
     "Qwen3MoeForCausalLM", "Qwen3VLMoeForConditionalGeneration", "Glm4MoeForCausalLM", "MiniMaxM2ForCausalLM",
 })
+_METHODS_0_23 = frozenset({"ngram", "ngram_gpu", "suffix", "medusa", "eagle", "eagle3", "mtp", "dflash", "draft_model",
+                           "extract_hidden_states"})
 BUILTIN: Mapping[str, VllmAscendFacts] = MappingProxyType({
     "0.23.0.post1": _table(
         "0.23.0.post1", _XLITE_0_23,
-        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS),
-    "0.26.0rc": _table("0.26.0rc", _XLITE_0_23, ("additional_config.enable_flashcomm1",), NO_GRAPHS),
+        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS, _METHODS_0_23),
+    "0.26.0rc": _table("0.26.0rc", _XLITE_0_23, ("additional_config.enable_flashcomm1",), NO_GRAPHS,
+                       _METHODS_0_23 | {"dspark"}),
     "main": _table(
         "main", _XLITE_0_23 | {"DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM"},
         ("parallel_config.use_sequence_parallel_moe", "additional_config.enable_shared_expert_dp",
-         "additional_config.enable_dsa_cp"), NO_COMPILATION),
+         "additional_config.enable_dsa_cp"), NO_COMPILATION, _METHODS_0_23 | {"dspark"}),
 })
 
 
@@ -167,6 +174,10 @@ def read_vllm_ascend(package: str, version: str) -> VllmAscendFacts:
         other_modes = _other_compilation_modes(platform)
         if other_modes is not None:
             read["other_compilation_modes"] = other_modes
+    spec_decode = _parse(package, SPEC_DECODE)
+    methods = _speculative_methods(spec_decode) if spec_decode is not None else None
+    if methods:
+        read["speculative_methods"] = frozenset(methods)
     return table.replace(source=f"vllm-ascend {version} (installed)", version=version,
                          from_table=frozenset(FACTS) - set(read), **read)
 
@@ -229,3 +240,18 @@ def _other_compilation_modes(tree: ast.Module) -> str | None:
                 if field in assigned:
                     return field
     return None
+
+
+def _speculative_methods(tree: ast.Module) -> set[str]:
+    """The method names `get_spec_decode_method` compares its `method` with (`method == "ngram"`,
+    `method in ("eagle", "eagle3", "mtp")`): those it builds a proposer for; any other raises."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "method"
+                and isinstance(node.ops[0], (ast.Eq, ast.In))):
+            for constant in ast.walk(node.comparators[0]):
+                if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                    found.add(constant.value)
+    return found

@@ -32,6 +32,9 @@ class DecodeShape(NamedTuple):
     max_num_seqs: int = 256
     spec_tokens: int = 0
     max_num_batched_tokens: int | None = None  # None: not known here, so not a limit
+    # Tokens per request of a drafter that dispatches on the target's keys with more tokens than the
+    # target's decode step (vLLM's draft models add an input slot): its largest first pass needs a graph too.
+    draft_tokens_per_request: int | None = None
 
     @property
     def query_len(self) -> int:
@@ -156,6 +159,7 @@ def plan_capture_sizes(
     cover = _covering_size(mode, chosen, shape, step)
     if not given:
         chosen = _with_cover(mode, chosen, shape, cover, step, notes)
+        chosen = _with_draft_cover(mode, chosen, shape, step, notes)
     if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
         reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
         notes.append(f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support "
@@ -185,6 +189,26 @@ def _with_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
     rounded = "" if cover == shape.ceiling else f", as a multiple of {step}"
     notes.append(f"adds {cover}: decode batches of {spans(tuple(saved))} requests would otherwise run eagerly "
                  f"(max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens{rounded})")
+    return covered
+
+
+def _with_draft_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, step: int,
+                      notes: list[str]) -> tuple[int, ...]:
+    """`sizes` plus the drafter's ceiling (a multiple of `step` within the token budget) where that lets
+    the drafter's first pass of the largest decode batches replay a graph (a mixed one: the uniform
+    decode keys stop at the target's ceiling)."""
+    per_request = shape.draft_tokens_per_request
+    if not per_request or mode is CUDAGraphMode.NONE:
+        return sizes
+    cover = _round_up(shape.max_requests * per_request, step)
+    if shape.max_num_batched_tokens is not None and cover > shape.max_num_batched_tokens:
+        return sizes
+    covered = tuple(sorted({*sizes, cover}))
+    saved = sorted(set(eager_draft_batches(mode, sizes, shape)) - set(eager_draft_batches(mode, covered, shape)))
+    if not saved:
+        return sizes
+    notes.append(f"adds {cover}: the drafter's first pass of decode batches of {spans(tuple(saved))} requests would "
+                 f"otherwise run eagerly (max_num_seqs {shape.max_num_seqs} x {per_request} tokens)")
     return covered
 
 
@@ -244,7 +268,13 @@ def dispatch_decode(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSh
     """The runtime mode and padded token count the dispatcher gives a uniform decode batch of `requests`
     requests: the smallest size that holds it, replayed as a FULL graph where one exists, else
     PIECEWISE; no size or no graph: eager (NONE)."""
-    tokens = requests * shape.query_len
+    return dispatch_uniform(mode, sizes, shape, requests * shape.query_len)
+
+
+def dispatch_uniform(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
+                     tokens: int) -> tuple[CUDAGraphMode, int]:
+    """`dispatch_decode` for any token count flagged uniform decode (a drafter's first pass): above the
+    uniform decode keys (`max_num_seqs x (1 + K)` tokens) only a mixed graph holds it."""
     if mode is CUDAGraphMode.NONE or not sizes or tokens > sizes[-1]:
         return CUDAGraphMode.NONE, tokens
     padded = next(size for size in sizes if size >= tokens)
@@ -273,6 +303,16 @@ def eager_decode_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: Dec
         low = size
     eager.extend(range(low // query_len + 1, shape.max_requests + 1))
     return tuple(n for n in eager if n <= shape.max_requests)
+
+
+def eager_draft_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> tuple[int, ...]:
+    """The decode batches (requests) whose drafter first pass (`shape.draft_tokens_per_request` tokens per
+    request) replays no graph although the mode has graphs."""
+    per_request = shape.draft_tokens_per_request
+    if not per_request or mode is CUDAGraphMode.NONE:
+        return ()
+    return tuple(b for b in range(1, shape.max_requests + 1)
+                 if dispatch_uniform(mode, sizes, shape, b * per_request)[0] is CUDAGraphMode.NONE)
 
 
 def _round_up(value: int, multiple: int) -> int:

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 
 from ..enums import CUDAGraphMode
 from ..errors import GraphConfigError, did_you_mean, invalid, show
+from .drafter import SpeculativeConfig
+from .kv_connectors import KvTransfer
 
 ROOT = "additional_config"
 # The top-level additional_config keys this package owns; vLLM Ascend owns the rest.
@@ -74,6 +76,9 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
     max_capture_size: int | None = None
     max_num_seqs: int = 256
     max_num_batched_tokens: int | None = None  # the scheduler's token budget per step; None: unknown
+    mode_given: bool = False  # whether the user named the cudagraph mode (not vLLM's default)
+    speculative: SpeculativeConfig | None = None  # vLLM's speculative_config: the drafter
+    kv_transfer: KvTransfer | None = None  # vLLM's kv_transfer_config: the KV connector
 
     @classmethod
     def parse(
@@ -88,8 +93,14 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
         max_capture_size: object = None,
         max_num_seqs: object = 256,
         max_num_batched_tokens: object = None,
+        mode_given: bool | None = None,
+        speculative_config: object = None,
+        kv_transfer_config: object = None,
     ) -> GraphRequest:
-        """Validate `additional_config` (a dict, as vLLM passes it) and vLLM's graph settings."""
+        """Validate `additional_config` (a dict, as vLLM passes it) and vLLM's graph settings.
+
+        `mode_given`: whether the user named `cudagraph_mode` (default: whether one is given here);
+        `speculative_config`, `kv_transfer_config`: vLLM's, as dicts or already parsed."""
         if additional_config is None:
             additional_config = {}
         if not isinstance(additional_config, Mapping):
@@ -120,6 +131,13 @@ class GraphRequest(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules
             max_num_batched_tokens=None if max_num_batched_tokens is None else _parse_positive(
                 "max_num_batched_tokens", max_num_batched_tokens
             ),
+            mode_given=cudagraph_mode is not None if mode_given is None else _parse_bool("mode_given", mode_given),
+            speculative=None if speculative_config is None else (
+                speculative_config if isinstance(speculative_config, SpeculativeConfig)
+                else SpeculativeConfig.parse(speculative_config)),
+            kv_transfer=None if kv_transfer_config is None else (
+                kv_transfer_config if isinstance(kv_transfer_config, KvTransfer)
+                else KvTransfer.parse(kv_transfer_config)),
         )
         request._check_contradictions()
         return request

@@ -70,6 +70,7 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
     attention_backend: str = STANDARD_ATTENTION
     attention_support: AttentionSupport = AttentionSupport.ALWAYS
     recognised: bool = True  # False: an architecture without known traits, planned as family "other"
+    model_type: str = ""  # its (text) config's model_type, where a config was read: vLLM Ascend's GLM rule reads it
 
     @classmethod
     def from_architecture(cls, architecture: str, key: str = "architecture") -> ModelInfo:
@@ -114,6 +115,7 @@ class ModelInfo(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
             vision=info.vision or "vision_config" in config,
             attention_backend=attention,
             attention_support=ATTENTION_SUPPORT[attention],
+            model_type=str(text.get("model_type") or config.get("model_type") or ""),
         )
 
     @classmethod

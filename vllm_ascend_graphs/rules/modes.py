@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..enums import AttentionSupport, CUDAGraphMode
+from ..errors import GraphConfigError
 from ..probes import vllm_ascend as vllm_ascend_support
+from . import drafter
 from .capture_plan import DecodeShape, TpAlignment, plan_capture_sizes
+from .kv_connectors import piecewise_reason
 
 if TYPE_CHECKING:
     from ..probes.environment import Environment
@@ -43,6 +46,7 @@ def narrow_mode(
     attention: AttentionSupport = AttentionSupport.ALWAYS,
     attention_backend: str = "the attention backend",
     spec_tokens: int = 0,
+    kv_piecewise: str | None = None,
 ) -> tuple[CUDAGraphMode, list[str]]:
     """Apply the narrowing rules in order; return the effective mode and one note per change.
 
@@ -65,6 +69,10 @@ def narrow_mode(
     if mode.needs_piecewise_compilation and not compiling:  # vLLM 0.23 to 0.27 turn all graphs off then
         mode = narrow(CUDAGraphMode.NONE, "piecewise graphs need vLLM's piecewise compilation (VLLM_COMPILE), "
                       "which is off, and vLLM then runs no graphs")
+    if kv_piecewise and drafter.has_full_graphs(mode):  # vLLM's own rule, before any platform pass
+        mode = narrow(piecewise_or_none, kv_piecewise)
+    elif kv_piecewise and mode is CUDAGraphMode.PIECEWISE:  # (inside vLLM, which has set it already)
+        notes.append(f"cudagraph_mode PIECEWISE, as vLLM keeps it: {kv_piecewise}")
     if context_parallel and mode is CUDAGraphMode.FULL:
         to = CUDAGraphMode.FULL_AND_PIECEWISE if compiling else CUDAGraphMode.FULL_DECODE_ONLY
         mode = narrow(
@@ -157,7 +165,9 @@ def resolve(
         attention=model.attention_support,
         attention_backend=model.attention_backend,
         spec_tokens=environment.spec_tokens,
+        kv_piecewise=piecewise_reason(request.kv_transfer),
     )
+    effective, notes = _mode_the_drafter_starts_with(request, environment, effective, notes)
     compilation = request.ascend_compilation_config
     npugraph_ex, static_kernel, ex_notes = resolve_npugraph_ex(
         effective,
@@ -166,11 +176,50 @@ def resolve(
         soc=environment.soc,
         compiling=request.compiling,
     )
-    capture = plan_capture_sizes(effective, decode_shape(request, environment), sizes=request.capture_sizes,
+    capture = plan_capture_sizes(effective, decode_shape(request, environment, model), sizes=request.capture_sizes,
                                  max_size=request.max_capture_size, soc=environment.soc,
                                  aligned=tp_alignment(request, environment))
     return GraphSettings(effective, npugraph_ex, static_kernel, capture.sizes,
                          (*first, *notes, *ex_notes, *capture.notes))
+
+
+def _mode_the_drafter_starts_with(request: GraphRequest, environment: Environment, mode: CUDAGraphMode,
+                                  notes: list[str]) -> tuple[CUDAGraphMode, list[str]]:
+    """`mode`, or one without full graphs where vLLM Ascend's drafter would raise at start with it
+    (full graphs without the padded drafter batch): a note where the mode was vLLM's default, a
+    `GraphConfigError` where the user named it."""
+    spec = request.speculative
+    if spec is None or environment.device != "npu":
+        return mode, notes
+    facts = environment.vllm_ascend_facts
+    proposer = drafter.proposer_of(spec.method, facts.speculative_methods, facts.source)
+    graphs_on = drafter.uses_graphs(mode, compiling=request.compiling, enforce_eager=request.enforce_eager)
+    problem = drafter.start_problem(spec, proposer, mode, graphs_on=graphs_on)
+    if problem is None:
+        return mode, notes
+    to = CUDAGraphMode.PIECEWISE if request.compiling else CUDAGraphMode.NONE
+    if request.mode_given:
+        raise GraphConfigError(
+            f"compilation_config.cudagraph_mode: got {(request.cudagraph_mode or mode).name} with "
+            "speculative_config.disable_padded_drafter_batch "
+            f"true: {problem}; allowed: {to.name} (no full graphs), or disable_padded_drafter_batch false")
+    return to, [*notes, f"cudagraph_mode {mode.name} -> {to.name}: {problem}"]
+
+
+def drafter_plan(request: GraphRequest, environment: Environment, model: ModelInfo, mode: CUDAGraphMode,
+                 sizes: tuple[int, ...]) -> drafter.DrafterPlan | None:
+    """What vLLM Ascend's drafter captures and replays with the target's `mode` and `sizes` (None without
+    speculative decoding, or off vLLM Ascend's NPU platform). A method its release has no proposer for,
+    or a padded-batch setting its proposer refuses, is the one-line error its start would raise."""
+    spec = request.speculative
+    if spec is None or environment.device != "npu":
+        return None
+    facts = environment.vllm_ascend_facts
+    proposer = drafter.proposer_of(spec.method, facts.speculative_methods, facts.source)
+    drafter.check_padded_batch(spec, proposer)
+    graphs_on = drafter.uses_graphs(mode, compiling=request.compiling, enforce_eager=request.enforce_eager)
+    return drafter.plan_drafter(spec, proposer, mode, sizes, decode_shape(request, environment, model),
+                                graphs_on=graphs_on, model_type=model.model_type or model.architecture)
 
 
 def _under_other_compilation_mode(mode: CUDAGraphMode, compilation_mode: str,
@@ -202,6 +251,11 @@ def tp_alignment(request: GraphRequest, environment: Environment) -> TpAlignment
     return None if by is None else TpAlignment(environment.tp, by)
 
 
-def decode_shape(request: GraphRequest, environment: Environment) -> DecodeShape:
-    """The decode batches this deployment can form: they decide which sizes need graphs."""
-    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens)
+def decode_shape(request: GraphRequest, environment: Environment, model: ModelInfo | None = None) -> DecodeShape:
+    """The decode batches this deployment can form, and its drafter's first pass where that is longer than
+    the target's decode step: they decide which sizes need graphs."""
+    draft = None
+    if request.speculative is not None and environment.device == "npu" and model is not None:
+        draft = drafter.draft_tokens(request.speculative, environment.vllm_ascend_facts.speculative_methods,
+                                     model.model_type or model.architecture)
+    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens, draft)

@@ -13,8 +13,9 @@ from ..probes.environment import Environment, probe_environment
 from ..rules.assumptions import Assumptions
 from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
 from ..rules.config import AUTO, ROOT, GraphRequest
+from ..rules.drafter import DrafterPlan
 from ..rules.models import ModelInfo
-from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
+from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape, drafter_plan
 
 
 class Attempt(NamedTuple):
@@ -36,6 +37,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
     chain_notes: tuple[str, ...] = ()
     shape: DecodeShape = DecodeShape()  # the decode batches the deployment forms
     asked: str | None = None  # the backend the user named first (or enabled, for xlite); None for auto
+    drafter: DrafterPlan | None = None  # the speculative-decoding drafter's graphs, if there is one
 
     @property
     def fell_back(self) -> bool:
@@ -59,7 +61,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
 
     @property
     def notes(self) -> tuple[str, ...]:
-        return (*self.chain_notes, *self.plan.notes)
+        return (*self.chain_notes, *self.plan.notes, *(self.drafter.notes if self.drafter else ()))
 
     def replace(self, **changes: Any) -> Selection:
         return self._replace(**changes)
@@ -69,6 +71,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         return {
             **{k: v for k, v in plan.items() if k != "notes"},
             "graphs": self.graphs.to_dict(),
+            "drafter": self.drafter.to_dict() if self.drafter else None,
             "trail": [{"backend": a.backend, "selected": a.selected, "reason": a.reason} for a in self.trail],
             "not_reached": list(self.not_reached),
             "not_requested": list(self.not_requested),
@@ -131,8 +134,9 @@ def select(
                     trail.append(Attempt(backend.name, True, reason))
                     names = tuple(b.name for b in chain)
                     asked = names[0] if request.requested_names or request.xlite_graph_config.enabled else None
+                    drafter = drafter_plan(request, environment, model, plan.cudagraph_mode, plan.capture_sizes)
                     return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes),
-                                     decode_shape(request, environment), asked)
+                                     decode_shape(request, environment, model), asked, drafter)
         trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(

@@ -22,6 +22,7 @@ from ...errors import GraphConfigError, invalid
 from . import adapter, metrics
 from .decision import (
     RECORD_KEY,
+    REQUESTED_MODE,
     REQUESTED_SIZES,
     on_check_and_update_config,
     on_dispatcher_keys,
@@ -99,6 +100,7 @@ def _finish_engine_config(original: Any) -> Any:
 
     def create_engine_config(self: Any, *args: Any, **kwargs: Any) -> Any:
         requested = REQUESTED_SIZES.set(adapter.requested_sizes(self))
+        mode = REQUESTED_MODE.set(adapter.requested_mode(self))
         try:
             vllm_config = original(self, *args, **kwargs)
         except ValueError as exc:
@@ -111,6 +113,7 @@ def _finish_engine_config(original: Any) -> Any:
             raise ours.with_traceback(None) from None
         finally:
             REQUESTED_SIZES.reset(requested)
+            REQUESTED_MODE.reset(mode)
         reconcile_recorded(vllm_config, by="vLLM's config passes")
         return vllm_config
 

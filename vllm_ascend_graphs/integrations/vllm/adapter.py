@@ -233,6 +233,34 @@ def graph_settings(vllm_config: Any) -> dict[str, Any]:
     }
 
 
+def speculative_config(vllm_config: Any) -> dict[str, Any] | None:
+    """vLLM's resolved `speculative_config` (method, tokens, the drafter's switches), as `--speculative-config`
+    takes it; None without speculative decoding."""
+    speculative = vllm_config.speculative_config
+    if speculative is None:
+        return None
+    return {"method": speculative.method, "num_speculative_tokens": speculative.num_speculative_tokens,
+            "enforce_eager": bool(speculative.enforce_eager),
+            "disable_padded_drafter_batch": bool(speculative.disable_padded_drafter_batch),
+            "parallel_drafting": bool(getattr(speculative, "parallel_drafting", False))}
+
+
+def kv_transfer_config(vllm_config: Any) -> dict[str, Any] | None:
+    """vLLM's `kv_transfer_config` where it names a connector with a role (`is_kv_transfer_instance`), as
+    `--kv-transfer-config` takes it; else None."""
+    kv = vllm_config.kv_transfer_config
+    if kv is None or not kv.is_kv_transfer_instance:
+        return None
+    return {"kv_connector": kv.kv_connector, "kv_role": kv.kv_role,
+            "kv_connector_extra_config": dict(kv.kv_connector_extra_config or {}),
+            "kv_connector_module_path": kv.kv_connector_module_path}
+
+
+def requested_mode(engine_args: Any) -> bool:
+    """Whether the user named a cudagraph mode in the `EngineArgs` (vLLM fills in its default later)."""
+    return getattr(engine_args.compilation_config, "cudagraph_mode", None) is not None
+
+
 def requested_sizes(engine_args: Any) -> tuple[list[int] | None, int | None]:
     """The capture sizes and largest size the user gave `EngineArgs` (directly or in its
     compilation_config), before vLLM fills in its defaults: the config the platform sees holds

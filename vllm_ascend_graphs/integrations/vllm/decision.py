@@ -38,6 +38,7 @@ from ...probes.environment import Environment, assumed_facts, probe_environment
 from ...rules.assumptions import Assumptions
 from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
 from ...rules.config import AUTO, GraphRequest
+from ...rules.drafter import DrafterPlan, on_target_keys
 from ...rules.models import ModelInfo
 from ...selection.selector import Selection, check_named, select
 from . import adapter
@@ -49,6 +50,8 @@ _PROPOSER = object()  # no `uniform_decode_query_len` given: a speculative-decod
 # outside `EngineArgs.create_engine_config`, where the config's own sizes count as given.
 REQUESTED_SIZES: contextvars.ContextVar[tuple[list[int] | None, int | None]] = contextvars.ContextVar(
     "vllm_ascend_graphs_requested_sizes")
+# Whether the user named the cudagraph mode in the engine config being built (unset: it counts as named).
+REQUESTED_MODE: contextvars.ContextVar[bool] = contextvars.ContextVar("vllm_ascend_graphs_requested_mode")
 ASCEND_COMPILATION = "ascend_compilation_config"
 XLITE = "xlite_graph_config"
 STEPPED_ASIDE = "stepped_aside"  # the record's key for why the plugin left the config to the platform
@@ -92,7 +95,9 @@ def decide(vllm_config: Any) -> tuple[Selection, Environment]:
         requested = REQUESTED_SIZES.get(None)
         if requested is not None:  # vLLM's defaults are no request: the plan chooses the sizes
             settings.update(capture_sizes=requested[0], max_capture_size=requested[1])
-        request = GraphRequest.parse(config, **settings)
+        request = GraphRequest.parse(config, **settings, mode_given=REQUESTED_MODE.get(True),
+                                     speculative_config=adapter.speculative_config(vllm_config),
+                                     kv_transfer_config=adapter.kv_transfer_config(vllm_config))
         environment = environment_of(vllm_config, assumptions)
         model = model_of(vllm_config)
     except (AttributeError, LookupError, TypeError, ValueError) as exc:  # GraphConfigError too; a partial config
@@ -185,15 +190,20 @@ def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Over
     `graphs`: what the model runner captures, once it is known; before, what it will capture
     from the effective settings."""
     plan = _effective(vllm_config, plan, found)
+    shape = DecodeShape(*adapter.decode_limits(vllm_config))
     if graphs is None:
-        shape = DecodeShape(*adapter.decode_limits(vllm_config))
         graphs = runtime_graphs(plan.cudagraph_mode, plan.capture_sizes, shape).to_dict()
+    drafter = entry.get("drafter")
+    if drafter is not None and found:  # a V1 drafter replays on the target's keys: it follows them
+        drafter = on_target_keys(DrafterPlan.from_dict(drafter), plan.cudagraph_mode, plan.capture_sizes,
+                                 shape).to_dict()
     overrides_so_far = [*entry.get("overrides", []), *(o._asdict() for o in found)]
     changed = "; ".join(Override(**o).text() for o in overrides_so_far)
     entry = {
         **entry,
         **{k: v for k, v in plan.to_dict().items() if k not in ("options", "notes")},
         "graphs": graphs,
+        "drafter": drafter,
         "notes": [*entry.get("notes", []), *(o.text() for o in found)],
         "worker_cls": adapter.worker_class(vllm_config),
         "overrides": overrides_so_far,
