@@ -69,7 +69,7 @@ def test_the_record_keys_in_order(npu):
     data = select(GraphRequest.parse({}, max_num_seqs=2), environment=npu, model=QWEN).to_dict()
     assert data == {
         "backend": "aclgraph", "cudagraph_mode": "FULL_AND_PIECEWISE", "npugraph_ex": False, "static_kernel": False,
-        "capture_sizes": [1, 2], "options": {}, "graphs": {"FULL": [1, 2], "PIECEWISE": [1, 2]},
+        "capture_sizes": [1, 2], "options": {}, "graphs": {"FULL": [1, 2], "PIECEWISE": [1, 2]}, "model_runner": "V1",
         "trail": [{"backend": "aclgraph", "selected": True,
                    "reason": "torch_npu 2.10.0 with the NPU graph API on npu 910B"}],
         "not_reached": ["native", "eager"], "not_requested": ["xlite"],

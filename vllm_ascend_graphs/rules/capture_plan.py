@@ -12,10 +12,15 @@ an off-grid `max_num_seqs` (12: sizes 1, 2, 4, 8) the largest decode batches (9 
 run eagerly, 7.6 times slower on a 910B2 (vllm-ascend issue #16049). This plan adds the exact
 ceiling whenever decode graphs are on: the one size every full decode batch needs. Padding above
 the ceiling would not help, since a uniform decode batch never has more tokens than it.
+
+Model Runner V2 (`VLLM_USE_V2_MODEL_RUNNER=1`) keys its graphs in its `CudaGraphManager` instead, by
+rules of its own that changed in vLLM 0.25 (`ModelRunner`).
 """
 
 from __future__ import annotations
 
+import enum
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -26,12 +31,29 @@ MAX_DEFAULT_CAPTURE_SIZE = 512
 REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newer driver lifts it
 
 
+class ModelRunner(enum.Enum):
+    """Which of vLLM's model runners turns the capture sizes into graphs in the worker, and how."""
+
+    # `CudagraphDispatcher`; with FULL decode graphs and speculative tokens, the sizes are rounded to
+    # multiples of 1 + K (`resolve_cudagraph_mode_and_sizes`).
+    V1 = "V1"
+    # Model Runner V2 on vLLM 0.23 and 0.24: its `CudaGraphManager` rounds the sizes to multiples of
+    # 1 + K in every mode (`adjust_cudagraph_sizes_for_spec_decode` in its `__init__`).
+    V2_ROUNDING_SIZES = "V2 (vLLM 0.23-0.24)"
+    # Model Runner V2 from vLLM 0.25: the sizes are kept (`resolve_cudagraph_mode_and_sizes` skips the
+    # rounding for it); `_init_candidates` rounds each size up to a multiple of 1 + K for its FULL decode
+    # graphs, up to max_num_seqs x (1 + K) and the largest size, and keeps mixed graphs at the sizes.
+    V2 = "V2"
+
+
 class DecodeShape(NamedTuple):
-    """What bounds a uniform decode batch: requests, tokens per request, tokens per step."""
+    """What bounds a uniform decode batch (requests, tokens per request, tokens per step), and the model
+    runner that keys its graphs."""
 
     max_num_seqs: int = 256
     spec_tokens: int = 0
     max_num_batched_tokens: int | None = None  # None: not known here, so not a limit
+    runner: ModelRunner = ModelRunner.V1
 
     @property
     def query_len(self) -> int:
@@ -142,17 +164,22 @@ def plan_capture_sizes(
                 f"compilation_config.{given}: got {what}, no multiple of tensor_parallel_size {step}, which "
                 f"{aligned.by} requires; allowed: sizes that are multiples of {step}"
             )
-    if mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1:
+    speculative = _tokens(shape.spec_tokens, "speculative token")
+    if _rounds_sizes(mode, shape):
         step = _decode_multiple(shape, aligned)
-        speculative = _tokens(shape.spec_tokens, "speculative token")
-        chosen = _changed(chosen, round_for_decode(chosen, step), notes,
-                          f"FULL decode graphs with {speculative} take multiples of {step} (vLLM's model runner "
-                          "rounds them)")
+        v1 = shape.runner is ModelRunner.V1
+        why = (f"FULL decode graphs with {speculative} take multiples of {step} (vLLM's model runner rounds them)"
+               if v1 else f"Model Runner V2 with {speculative} takes multiples of {step} (its CudaGraphManager "
+               "rounds them)")
+        chosen = _changed(chosen, round_for_decode(chosen, step), notes, why)
         if not chosen and given:
+            needs = "vLLM's FULL decode graphs need" if v1 else "Model Runner V2 needs"
             raise GraphConfigError(
                 f"compilation_config.{given}: got {what}, all below {step}, the tokens of one decode step with "
-                f"{speculative}; allowed: a size of at least {step} (vLLM's FULL decode graphs need one)"
+                f"{speculative}; allowed: a size of at least {step} ({needs} one)"
             )
+    elif _rounds_decode_graphs(mode, shape):
+        step = math.lcm(step, shape.query_len)  # the covering size must be its own FULL decode graph
     cover = _covering_size(mode, chosen, shape, step)
     if not given:
         chosen = _with_cover(mode, chosen, shape, cover, step, notes)
@@ -166,6 +193,18 @@ def plan_capture_sizes(
         why = f"{given} was given; {cover} would cover them" if given else _uncoverable(shape, step)
         notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them ({why})")
     return CapturePlan(chosen, tuple(notes))
+
+
+def _rounds_sizes(mode: CUDAGraphMode, shape: DecodeShape) -> bool:
+    """Whether the worker rounds the capture sizes to multiples of the decode query length."""
+    if shape.query_len == 1 or shape.runner is ModelRunner.V2:
+        return False
+    return shape.runner is ModelRunner.V2_ROUNDING_SIZES or mode.decode_mode is CUDAGraphMode.FULL
+
+
+def _rounds_decode_graphs(mode: CUDAGraphMode, shape: DecodeShape) -> bool:
+    """Whether Model Runner V2 (vLLM 0.25 on) rounds its FULL decode graphs up to multiples of 1 + K."""
+    return shape.runner is ModelRunner.V2 and mode.separate_decode_routine and shape.query_len > 1
 
 
 def _changed(before: tuple[int, ...], after: tuple[int, ...], notes: list[str], why: str) -> tuple[int, ...]:
@@ -235,7 +274,11 @@ def runtime_graphs(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSha
     decode: tuple[int, ...] = ()
     if mode.decode_mode is CUDAGraphMode.FULL:
         top = shape.max_num_seqs * shape.query_len
-        decode = tuple(s for s in sizes if shape.query_len <= s <= top)
+        if shape.runner is ModelRunner.V2:  # each size rounded up, within the largest size too
+            rounded = {_round_up(s, shape.query_len) for s in sizes}
+            decode = tuple(sorted(s for s in rounded if s <= min(top, sizes[-1])))
+        else:
+            decode = tuple(s for s in sizes if shape.query_len <= s <= top)
     return RuntimeGraphs(full=decode, piecewise=mixed)
 
 
@@ -247,8 +290,12 @@ def dispatch_decode(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSh
     tokens = requests * shape.query_len
     if mode is CUDAGraphMode.NONE or not sizes or tokens > sizes[-1]:
         return CUDAGraphMode.NONE, tokens
-    padded = next(size for size in sizes if size >= tokens)
     graphs = runtime_graphs(mode, sizes, shape)
+    if shape.runner is not ModelRunner.V1:  # V2 pads to the smallest graph that holds the batch
+        sizes = tuple(sorted({*graphs.full, *graphs.piecewise}))
+        if not sizes or tokens > sizes[-1]:
+            return CUDAGraphMode.NONE, tokens
+    padded = next(size for size in sizes if size >= tokens)
     if padded in graphs.full:
         return CUDAGraphMode.FULL, padded
     if padded in graphs.piecewise:
@@ -265,6 +312,8 @@ def eager_decode_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: Dec
         return ()
     graphs = runtime_graphs(mode, sizes, shape)
     replayed, query_len = {*graphs.full, *graphs.piecewise}, shape.query_len
+    if shape.runner is not ModelRunner.V1:  # V2 pads to the smallest graph that holds the batch
+        sizes = tuple(sorted(replayed))
     eager: list[int] = []
     low = 0
     for size in sizes:  # batches of low < tokens <= size pad to size

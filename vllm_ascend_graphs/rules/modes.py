@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..enums import AttentionSupport, CUDAGraphMode
 from ..probes import vllm_ascend as vllm_ascend_support
-from .capture_plan import DecodeShape, TpAlignment, plan_capture_sizes
+from .capture_plan import DecodeShape, ModelRunner, TpAlignment, plan_capture_sizes
 
 if TYPE_CHECKING:
     from ..probes.environment import Environment
@@ -140,6 +140,7 @@ def resolve(
     model: ModelInfo,
     *,
     mode: CUDAGraphMode | None = None,
+    backend: str = "aclgraph",
 ) -> GraphSettings:
     """All rules for one graph backend. `mode` replaces the requested mode (XliteGraph does so)."""
     start = mode or request.cudagraph_mode or DEFAULT_MODE
@@ -166,11 +167,13 @@ def resolve(
         soc=environment.soc,
         compiling=request.compiling,
     )
-    capture = plan_capture_sizes(effective, decode_shape(request, environment), sizes=request.capture_sizes,
-                                 max_size=request.max_capture_size, soc=environment.soc,
+    runner, runner_notes = model_runner(environment, backend) if effective is not CUDAGraphMode.NONE else (
+        ModelRunner.V1, [])
+    capture = plan_capture_sizes(effective, decode_shape(request, environment, runner),
+                                 sizes=request.capture_sizes, max_size=request.max_capture_size, soc=environment.soc,
                                  aligned=tp_alignment(request, environment))
     return GraphSettings(effective, npugraph_ex, static_kernel, capture.sizes,
-                         (*first, *notes, *ex_notes, *capture.notes))
+                         (*first, *notes, *ex_notes, *runner_notes, *capture.notes))
 
 
 def _under_other_compilation_mode(mode: CUDAGraphMode, compilation_mode: str,
@@ -202,6 +205,42 @@ def tp_alignment(request: GraphRequest, environment: Environment) -> TpAlignment
     return None if by is None else TpAlignment(environment.tp, by)
 
 
-def decode_shape(request: GraphRequest, environment: Environment) -> DecodeShape:
-    """The decode batches this deployment can form: they decide which sizes need graphs."""
-    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens)
+def decode_shape(request: GraphRequest, environment: Environment, runner: ModelRunner = ModelRunner.V1) -> DecodeShape:
+    """The decode batches this deployment can form, and the model runner that keys their graphs: they
+    decide which sizes need graphs."""
+    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens, runner)
+
+
+V2_ASKED = "Model Runner V2 (VLLM_USE_V2_MODEL_RUNNER=1)"
+V2_SKIPS_ROUNDING = (0, 25)  # from this vLLM on, Model Runner V2 keeps the capture sizes (ModelRunner.V2)
+
+
+def model_runner(environment: Environment, backend: str) -> tuple[ModelRunner, list[str]]:
+    """The model runner that keys the graphs in the worker, with a note where Model Runner V2 is asked for
+    and vLLM Ascend's worker runs V1 instead: XliteWorker and the 310P worker build their own V1 runner,
+    and some releases fall back to V1 on some vLLMs (`VllmAscendFacts.v2_falls_back_on`)."""
+    if not environment.model_runner_v2:
+        return ModelRunner.V1, []
+    vllm = environment.vllm
+    if backend != "native":  # vLLM Ascend's workers
+        facts = environment.vllm_ascend_facts
+        vllm = vllm or vllm_ascend_support.PAIRED_VLLM[facts.release]
+        worker = {"xlite": "XliteWorker", "310P": "NPUWorker310 (Ascend 310P)"}.get(
+            "xlite" if backend == "xlite" else environment.soc or "")
+        why = None
+        if worker:
+            why = f"vLLM Ascend's {worker} builds the V1 model runner"
+        elif vllm in facts.v2_falls_back_on:  # (its `vllm_version_is`: the exact version)
+            why = f"{facts.source_of('v2_falls_back_on')} runs the V1 model runner on vLLM {vllm}"
+        if why:
+            return ModelRunner.V1, [f"{V2_ASKED} does not run: {why}, which keys the graphs"]
+    return (ModelRunner.V2_ROUNDING_SIZES if _release(vllm) < V2_SKIPS_ROUNDING else ModelRunner.V2), []
+
+
+def _release(version: str | None) -> tuple[int, int]:
+    """(major, minor) of a vLLM version; an unknown one counts as the newest."""
+    parts = (version or "").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (999, 0)

@@ -14,7 +14,7 @@ from ..rules.assumptions import Assumptions
 from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
 from ..rules.config import AUTO, ROOT, GraphRequest
 from ..rules.models import ModelInfo
-from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape
+from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape, model_runner
 
 
 class Attempt(NamedTuple):
@@ -63,6 +63,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
         return {
             **{k: v for k, v in plan.items() if k != "notes"},
             "graphs": self.graphs.to_dict(),
+            "model_runner": self.shape.runner.value,
             "trail": [{"backend": a.backend, "selected": a.selected, "reason": a.reason} for a in self.trail],
             "not_reached": list(self.not_reached),
             "not_requested": list(self.not_requested),
@@ -120,8 +121,8 @@ def select(
                 else:
                     trail.append(Attempt(backend.name, True, reason))
                     names = tuple(b.name for b in chain)
-                    return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes),
-                                     decode_shape(request, environment))
+                    shape = decode_shape(request, environment, model_runner(environment, backend.name)[0])
+                    return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes), shape)
         trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(

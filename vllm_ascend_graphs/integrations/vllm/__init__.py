@@ -15,6 +15,7 @@ from .decision import (
     REQUESTED_SIZES,
     on_check_and_update_config,
     on_dispatcher_keys,
+    on_graph_manager,
     reconcile_recorded,
 )
 
@@ -40,6 +41,7 @@ def register() -> None:
         from . import runtime_hooks
 
         adapter.patch_dispatcher_keys(on_dispatcher_keys)
+        adapter.patch_graph_manager(on_graph_manager)
         adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.answering(runtime_hooks.WRAPPER))
         adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")

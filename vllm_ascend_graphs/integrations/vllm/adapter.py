@@ -29,6 +29,8 @@ _patches: dict[tuple[type, str], object] = {}
 # The model runner's graph keys: importing this module costs about half a second, which processes
 # that never run a model (the front end) must not pay, so it is patched when something imports it.
 DISPATCHER_MODULE = "vllm.v1.cudagraph_dispatcher"
+# Model Runner V2's graph keys (its `ModelCudaGraphManager`), patched the same way.
+GRAPH_MANAGER_MODULE = "vllm.v1.worker.gpu.cudagraph_utils"
 
 
 def logger() -> logging.Logger:
@@ -87,12 +89,25 @@ def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any
     The model runner passes `uniform_decode_query_len`; speculative-decoding proposers, whose own
     dispatchers hold the drafter's graphs, call it with the mode alone (vLLM 0.23 to 0.32).
     """
-    module = sys.modules.get(DISPATCHER_MODULE)
+    _patch_on_import(DISPATCHER_MODULE, lambda loaded: patch(loaded.CudagraphDispatcher, "initialize_cudagraph_keys",
+                                                              make))
+
+
+def patch_graph_manager(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Wrap `ModelCudaGraphManager.__init__(self, vllm_config, device, cudagraph_mode, decode_query_len, ...)`:
+    Model Runner V2 builds it once its mode is resolved, and it keys its graphs in `_init_candidates`
+    (vLLM 0.23 to 0.32). vllm-ascend's `ModelAclGraphManager` calls it first; the speculators' managers
+    derive from `CudaGraphManager` alone. Now if vLLM imported it, else on import."""
+    _patch_on_import(GRAPH_MANAGER_MODULE, lambda loaded: patch(loaded.ModelCudaGraphManager, "__init__", make))
+
+
+def _patch_on_import(name: str, then: Callable[[ModuleType], None]) -> None:
+    """`then(module)` now if `name` is imported, else right after it is (once)."""
+    module = sys.modules.get(name)
     if module is not None:
-        patch(module.CudagraphDispatcher, "initialize_cudagraph_keys", make)
-    elif not any(isinstance(finder, _AfterImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(
-            DISPATCHER_MODULE, lambda loaded: patch(loaded.CudagraphDispatcher, "initialize_cudagraph_keys", make)))
+        then(module)
+    elif not any(isinstance(finder, _AfterImport) and finder.name == name for finder in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, then))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -256,6 +271,20 @@ def captured_graphs(dispatcher: Any) -> tuple[Any, dict[str, list[int]]]:
     for runtime_mode, descriptors in dispatcher.get_capture_descs():
         graphs[runtime_mode.name] = sorted({descriptor.num_tokens for descriptor in descriptors})
     return dispatcher.vllm_config, graphs
+
+
+def manager_graphs(manager: Any) -> tuple[Any, dict[str, list[int]]]:
+    """A V2 graph manager's `VllmConfig` and the token counts it captures a graph for, per runtime mode."""
+    graphs: dict[str, list[int]] = {"FULL": [], "PIECEWISE": []}
+    for runtime_mode, descriptors in manager._capture_descs.items():
+        graphs[runtime_mode.name] = sorted({descriptor.num_tokens for descriptor in descriptors})
+    return manager.vllm_config, graphs
+
+
+def runner_facts(vllm_config: Any) -> dict[str, Any]:
+    """The vLLM version and whether Model Runner V2 is on, as `Environment` fields (vllm-ascend patches
+    `use_v2_model_runner` to read `VLLM_USE_V2_MODEL_RUNNER` alone)."""
+    return {"vllm": vllm_version(), "model_runner_v2": bool(vllm_config.use_v2_model_runner)}
 
 
 def worker_class(vllm_config: Any) -> str:

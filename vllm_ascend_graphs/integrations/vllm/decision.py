@@ -29,7 +29,7 @@ from ...backends.base import Plan
 from ...backends.native import NATIVE
 from ...probes.environment import probe_environment
 from ...rules.assumptions import Assumptions
-from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
+from ...rules.capture_plan import DecodeShape, ModelRunner, runtime_graphs, show_sizes
 from ...rules.config import GraphRequest
 from ...rules.models import ModelInfo
 from ...selection.selector import Selection, select
@@ -75,7 +75,8 @@ def decide(vllm_config: Any) -> Selection:
     assumptions = Assumptions.from_environ()
     platform = probe_environment().replace(device=adapter.platform_device_type(),
                                            static_graphs=adapter.supports_static_graphs())
-    environment = assumptions.apply_to_environment(platform).replace(**adapter.parallel_sizes(vllm_config))
+    environment = assumptions.apply_to_environment(platform).replace(**adapter.parallel_sizes(vllm_config),
+                                                                      **adapter.runner_facts(vllm_config))
     hf_config, encoder_decoder = adapter.model_traits(vllm_config)
     model = ModelInfo.from_hf_config(hf_config).replace(encoder_decoder=encoder_decoder)
     return select(request, environment=environment, model=assumptions.apply_to_model(model))
@@ -122,7 +123,7 @@ def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Over
     from the effective settings."""
     plan = _effective(vllm_config, plan, found)
     if graphs is None:
-        shape = DecodeShape(*adapter.decode_limits(vllm_config))
+        shape = DecodeShape(*adapter.decode_limits(vllm_config), runner=ModelRunner(entry["model_runner"]))
         graphs = runtime_graphs(plan.cudagraph_mode, plan.capture_sizes, shape).to_dict()
     overrides_so_far = [*entry.get("overrides", []), *(o._asdict() for o in found)]
     changed = "; ".join(Override(**o).text() for o in overrides_so_far)
@@ -187,13 +188,29 @@ def on_dispatcher_keys(original: Callable[..., None]) -> Callable[..., None]:
             original(dispatcher, cudagraph_mode)
             return
         original(dispatcher, cudagraph_mode, uniform_decode_query_len)
-        try:
-            reconcile_worker(*adapter.captured_graphs(dispatcher))
-        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop a worker that has its keys: say so
-            adapter.logger().warning("graph backend: the worker could not compare its graphs with the record "
-                                     "(%s: %s); the model runner goes on with its own", type(exc).__name__, exc)
+        _reconcile_keys(adapter.captured_graphs, dispatcher)
 
     return initialize_cudagraph_keys
+
+
+def on_graph_manager(original: Callable[..., None]) -> Callable[..., None]:
+    """Wrap Model Runner V2's `ModelCudaGraphManager.__init__`: once it has keyed its graphs, reconcile."""
+
+    def __init__(manager: Any, *args: Any, **kwargs: Any) -> None:
+        original(manager, *args, **kwargs)
+        _reconcile_keys(adapter.manager_graphs, manager)
+
+    return __init__
+
+
+def _reconcile_keys(graphs_of: Callable[[Any], tuple[Any, dict[str, list[int]]]], keys: Any) -> None:
+    """`reconcile_worker` on what `keys` (a dispatcher or a graph manager) captures; a bug of ours must not
+    stop a worker that has its graph keys: it is one WARNING."""
+    try:
+        reconcile_worker(*graphs_of(keys))
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop a worker that has its keys: say so
+        adapter.logger().warning("graph backend: the worker could not compare its graphs with the record "
+                                 "(%s: %s); the model runner goes on with its own", type(exc).__name__, exc)
 
 
 def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., None]:
