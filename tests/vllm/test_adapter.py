@@ -215,3 +215,56 @@ def test_a_transformers_config_gives_the_model_traits():
     config = transformers.WhisperConfig(d_model=64, encoder_layers=1, decoder_layers=1)
     model = ModelInfo.from_hf_config(config)
     assert model.architecture == "unknown" and model.encoder_decoder is True
+
+
+def test_model_runner_v2s_graph_keys_and_the_switch_for_it():
+    """The V2 hook wraps `ModelCudaGraphManager.__init__` and reads `_capture_descs`; the decision reads
+    `VllmConfig.use_v2_model_runner`. Only the target model's manager is a `ModelCudaGraphManager`: the
+    speculators' managers derive from `CudaGraphManager` alone, so their graphs are not compared."""
+    import ast
+    import importlib
+    import pkgutil
+
+    import vllm.v1.worker.gpu.spec_decode as spec_decode
+    from vllm.config import CompilationConfig, VllmConfig
+    from vllm.v1.worker.gpu import cudagraph_utils
+
+    assert cudagraph_utils.__name__ == adapter.GRAPH_MANAGER_MODULE
+    manager = cudagraph_utils.ModelCudaGraphManager
+    assert list(inspect.signature(manager.__init__).parameters)[:5] == [
+        "self", "vllm_config", "device", "cudagraph_mode", "decode_query_len"]
+    init = inspect.getsource(cudagraph_utils.CudaGraphManager.__init__)
+    assert "self.vllm_config = vllm_config" in init and "self._capture_descs" in init and "_init_candidates()" in init
+    assert "_capture_descs[mode] = descs" in inspect.getsource(cudagraph_utils.CudaGraphManager._init_candidates)
+    assert "num_tokens" in {f.name for f in dataclasses.fields(cudagraph_utils.BatchExecutionDescriptor)}
+    assert isinstance(inspect.getattr_static(VllmConfig, "use_v2_model_runner"), property)
+    managers = []
+    for info in pkgutil.walk_packages(spec_decode.__path__, f"{spec_decode.__name__}."):
+        module = importlib.import_module(info.name)
+        managers += [value for value in vars(module).values() if isinstance(value, type)
+                     and issubclass(value, cudagraph_utils.CudaGraphManager) and value.__module__ == info.name]
+    assert managers and not any(issubclass(m, manager) for m in managers), managers
+    runner = ast.parse(inspect.getsource(importlib.import_module("vllm.v1.worker.gpu.model_runner")))
+    (resolve,) = [node for node in ast.walk(runner) if isinstance(node, ast.Call)
+                  and getattr(node.func, "attr", None) == "resolve_cudagraph_mode_and_sizes"]
+    takes_v2 = "use_v2_model_runner" in inspect.signature(CompilationConfig.resolve_cudagraph_mode_and_sizes).parameters
+    assert [ast.unparse(k) for k in resolve.keywords if k.arg == "use_v2_model_runner"] == (
+        ["use_v2_model_runner=True"] if takes_v2 else [])
+
+
+def test_the_plans_rule_for_model_runner_v2_is_this_vllms():
+    """vLLM 0.23 and 0.24 round the capture sizes in the V2 graph manager (every mode); from 0.25 it keeps
+    them and rounds its decode graphs. The plan tells them apart by the version: check it on each vLLM."""
+    import vllm
+    from vllm.v1.worker.gpu import cudagraph_utils
+
+    from vllm_ascend_graphs import Environment
+    from vllm_ascend_graphs.rules.capture_plan import ModelRunner
+    from vllm_ascend_graphs.rules.modes import model_runner
+
+    rule, notes = model_runner(Environment(model_runner_v2=True, vllm=vllm.__version__), "native")
+    rounds_sizes = "adjust_cudagraph_sizes_for_spec_decode" in inspect.getsource(cudagraph_utils.CudaGraphManager)
+    rounds_decode_graphs = "round_up(num_tokens, decode_query_len)" in inspect.getsource(
+        cudagraph_utils.CudaGraphManager._init_candidates)
+    assert rounds_sizes != rounds_decode_graphs and notes == []
+    assert rule is (ModelRunner.V2_ROUNDING_SIZES if rounds_sizes else ModelRunner.V2)
