@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from versions import MAIN, V0_26, VllmAscend
+from versions import MAIN, V0_23, V0_26, VllmAscend
 
 XLITE_VERSION = "0.2.0rc4"
 ENGINE_DEFAULTS: dict[str, Any] = {"max_num_seqs": 64, "max_model_len": 512, "skip_tokenizer_init": True}

@@ -59,7 +59,6 @@ def start_model_runner_v2(config: Any, decided: Any) -> dict[str, Any]:
     import vllm.v1.worker.gpu.model_runner as gpu_runner
     from vllm.platforms import current_platform
     from vllm_ascend.worker.v2.model_runner import NPUModelRunner
-
     from worker_stage import attention_backend, kv_cache_groups
 
     graph_utils.get_pp_group = OneStagePipeline

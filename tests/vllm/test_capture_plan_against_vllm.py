@@ -216,9 +216,8 @@ def check_v2_against_vllm(start, mode_name: str, sizes: tuple[int, ...], shape: 
 
     mode = CUDAGraphMode[mode_name]
     shape = shape._replace(runner=v2_rule())
-    rounds = shape.runner is ModelRunner.V2_ROUNDING_SIZES and shape.query_len > 1
-    expected_sizes = round_for_decode(sizes, shape.query_len) if rounds or (
-        mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1 and shape.runner is not ModelRunner.V2) else sizes
+    rounds = shape.runner is ModelRunner.V2_ROUNDING_SIZES and shape.query_len > 1  # in every mode
+    expected_sizes = round_for_decode(sizes, shape.query_len) if rounds else sizes
     if not expected_sizes:
         with pytest.raises(ValueError, match="No valid cudagraph sizes after rounding"):
             start(mode_name, sizes, shape)
