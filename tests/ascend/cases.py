@@ -155,6 +155,11 @@ def xlite(full_mode: bool = False) -> dict[str, Any]:
     return {"xlite_graph_config": {"enabled": True, "full_mode": full_mode}}
 
 
+def mtp(tokens: int) -> dict[str, Any]:
+    """The target's own multi-token-prediction layer as the drafter (DeepSeek V3's config has one)."""
+    return {"speculative_config": {"method": "mtp", "num_speculative_tokens": tokens}}
+
+
 def ngram(tokens: int) -> dict[str, Any]:
     return {"speculative_config": {"method": "ngram", "num_speculative_tokens": tokens, "prompt_lookup_max": 3}}
 
@@ -346,8 +351,8 @@ def v2(case_id: str, **fields: Any) -> Case:
     return Case(case_id, model_runner_v2=True, differs=(*differs, V2_FALLS_BACK_TO_V1), **fields)
 
 
-# Model Runner V2: vLLM's CudaGraphManager keys the graphs (vllm-ascend's ModelAclGraphManager). Without
-# a drafter: vLLM refuses ngram under V2 on every version here (`_get_v2_model_runner_unsupported_features`).
+# Model Runner V2: vLLM's CudaGraphManager keys the graphs (vllm-ascend's ModelAclGraphManager). vLLM refuses
+# an n-gram drafter under V2 on every version here (`_get_v2_model_runner_unsupported_features`).
 CASES += [
     v2("llama-v2-default"),
     *(v2(f"llama-v2-{name.lower()}", engine=mode(name)) for name in ("FULL_DECODE_ONLY", "FULL", "PIECEWISE")),
@@ -364,6 +369,15 @@ CASES += [
     v2("qwen3-moe-v2-seqs20", model="qwen3-moe", engine=seqs(20)),
     v2("qwen3-vl-v2-seqs20-full-decode-only", model="qwen3-vl", engine=seqs(20, **mode("FULL_DECODE_ONLY"))),
     v2("whisper-v2-seqs12", model="whisper", engine=seqs(12)),
+    # With a drafter: DeepSeek V3's MTP layer (vllm-ascend's AscendMTPSpeculator, whose draft-prefill and
+    # draft-decode managers are its EagleAclGraphManager); draft decode runs with K >= 2, one token per request.
+    v2("deepseek-v3-v2-mtp1-seqs12-full-decode-only", model="deepseek-v3",
+       engine=seqs(12, **mtp(1), **mode("FULL_DECODE_ONLY"))),
+    v2("deepseek-v3-v2-mtp2-seqs12", model="deepseek-v3", engine=seqs(12, **mtp(2))),
+    v2("deepseek-v3-v2-mtp3-seqs20-full-decode-only", model="deepseek-v3",
+       engine=seqs(20, **mtp(3), **mode("FULL_DECODE_ONLY"))),
+    v2("deepseek-v3-v2-mtp2-seqs7-piecewise", model="deepseek-v3", engine=seqs(7, **mtp(2), **mode("PIECEWISE"))),
+    v2("deepseek-v3-v2-mtp2-seqs100", model="deepseek-v3", engine=seqs(100, **mtp(2))),
     # vLLM Ascend's XliteWorker and 310P worker build their own V1 runner whatever is asked.
     Case("llama-v2-xlite-seqs12-installed", engine=seqs(12), additional=xlite(), xlite_installed=True,
          model_runner_v2=True, model_runner="V1"),

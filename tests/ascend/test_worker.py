@@ -11,6 +11,8 @@ import pytest
 from cases import CASES, Case
 from test_contract import VERSION, result_of, where
 
+from vllm_ascend_graphs import CUDAGraphMode
+
 RUNNERS = {"vllm_ascend.worker.worker.NPUWorker": "vllm_ascend.worker.model_runner_v1.NPUModelRunner",
            "vllm_ascend.xlite.xlite_worker.XliteWorker": "vllm_ascend.xlite.xlite_model_runner.XliteModelRunner",
            "vllm_ascend._310p.worker_310p.NPUWorker310": "vllm_ascend._310p.model_runner_310p.NPUModelRunner310"}
@@ -128,3 +130,38 @@ def span(batches: list[int]) -> str:
     from vllm_ascend_graphs.rules.capture_plan import spans
 
     return spans(tuple(batches))
+
+
+V2_DRAFTERS = [case for case in built if case.model_runner_v2 and case.spec_tokens]
+
+
+@pytest.mark.parametrize("case", V2_DRAFTERS, ids=[c.id for c in V2_DRAFTERS])
+def test_v2s_draft_graphs_are_the_plans_and_no_draft_step_runs_eagerly(contract, case):
+    """vllm-ascend's speculator keys its draft-prefill and draft-decode graphs as `rules/drafter_v2.py` says,
+    on the mode and sizes the record holds; where decode graphs are FULL no draft step of any decode batch
+    runs eagerly (the plan adds max_num_seqs for the draft-decode steps)."""
+    from vllm_ascend_graphs.rules.capture_plan import DecodeShape, ModelRunner
+    from vllm_ascend_graphs.rules.drafter import PROPOSERS, SpeculativeConfig
+    from vllm_ascend_graphs.rules.drafter_v2 import plan_drafter_v2
+
+    worker = worker_of(contract, case)
+    if case.expect(VERSION).model_runner != "V2":
+        assert worker.get("drafter_v2") is None, where(case)  # its V1 runner: the drafters' own cases
+        return
+    drafter, record = worker["drafter_v2"], worker["record"]
+    assert drafter["speculator"].startswith("vllm_ascend.worker.v2.spec_decode."), where(case)
+    assert {p["manager"] for p in drafter["phases"].values()} == {
+        "vllm_ascend.worker.v2.spec_decode.eagle.aclgraph.EagleAclGraphManager"}, where(case)
+    spec = SpeculativeConfig.parse(case.engine["speculative_config"])
+    shape = DecodeShape(worker["max_num_seqs"], case.spec_tokens, worker["max_num_batched_tokens"],
+                        ModelRunner(record["model_runner"]), case.spec_tokens >= 2)
+    mode = CUDAGraphMode[record["cudagraph_mode"]]
+    plan = plan_drafter_v2(spec, PROPOSERS[spec.method], mode, tuple(record["capture_sizes"]), shape, graphs_on=True)
+    assert list(drafter["phases"]) == [phase.phase for phase in plan.phases], where(case)
+    for phase in plan.phases:
+        found = drafter["phases"][phase.phase]
+        eager = [n for n, (runtime_mode, _) in enumerate(found["dispatch"], start=1) if runtime_mode == "NONE"]
+        assert found["graphs"] == phase.graphs.to_dict(), (where(case), phase.phase)
+        assert eager == list(phase.eager_batches), (where(case), phase.phase)
+        if mode.decode_mode is CUDAGraphMode.FULL:
+            assert eager == [], (where(case), phase.phase)

@@ -23,7 +23,7 @@ import pickle
 from collections.abc import Iterator
 from typing import Any
 
-from worker_stage_v2 import decode_dispatch, graphs_of, runs_model_runner_v2, start_model_runner_v2
+from worker_stage_v2 import decode_dispatch, drafter_keys, graphs_of, runs_model_runner_v2, start_model_runner_v2
 
 
 def start_model_runner(config: Any) -> dict[str, Any]:
@@ -150,7 +150,8 @@ def _decided_v2(runner: Any, backend: type, manager: Any, record: dict[str, Any]
     requests = range(1, min(runner.max_num_reqs, budget // runner.decode_query_len) + 1)
     decode = [decode_dispatch(runner, manager, n) for n in requests]
     return {**_report(runner, backend, graphs_of(manager), decode, runner.decode_query_len, record),
-            "graph_manager": f"{type(manager).__module__}.{type(manager).__qualname__}"}
+            "graph_manager": f"{type(manager).__module__}.{type(manager).__qualname__}",
+            "drafter_v2": drafter_keys(runner, decode)}
 
 
 def _report(runner: Any, backend: type, graphs: dict[str, list[int]], decode: list[Any], query_len: int,

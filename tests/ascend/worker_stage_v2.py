@@ -16,7 +16,10 @@ and layers need both (its answer is built from the real attention backend's buil
 `get_cudagraph_support`, as its own third phase asks each builder); `BlockTables` and
 `init_kv_cache` (device tensors); the graph pool and the NPU streams (`get_global_graph_pool`,
 `torch.npu.Stream`); the pipeline-parallel group (HCCL); and the capture itself (`_graphs_captured`
-is set as `capture` sets it).
+is set as `capture` sets it). A speculator (EAGLE, MTP) is vllm-ascend's own, built by its
+`init_speculator` on the CPU (its `set_attn`, which reads the loaded draft model's layers, stood in);
+the runner's `initialize_kv_cache` builds its draft-prefill and draft-decode managers
+(`init_cudagraph_manager`), whose dispatch is then asked as its `propose` asks.
 """
 
 from __future__ import annotations
@@ -58,9 +61,11 @@ def start_model_runner_v2(config: Any, decided: Any) -> dict[str, Any]:
     import vllm.v1.worker.gpu.cudagraph_utils as graph_utils
     import vllm.v1.worker.gpu.model_runner as gpu_runner
     from vllm.platforms import current_platform
+    from vllm_ascend.utils import adapt_patch
     from vllm_ascend.worker.v2.model_runner import NPUModelRunner
     from worker_stage import attention_backend, kv_cache_groups
 
+    adapt_patch()  # vllm-ascend's worker patches, as NPUWorker.__init__ applies them (its V2 managers among them)
     graph_utils.get_pp_group = OneStagePipeline
     type(current_platform)._global_graph_pool = DeviceHandle()
     torch.npu.Stream = DeviceHandle  # type: ignore[attr-defined]
@@ -71,6 +76,13 @@ def start_model_runner_v2(config: Any, decided: Any) -> dict[str, Any]:
     gpu_runner.init_kv_cache = lambda *args, **kwargs: {}
     runner = NPUModelRunner.__new__(NPUModelRunner)
     vars(runner).update(_runner_attributes(config))
+    if config.speculative_config is not None:  # built as its __init__ builds it, on the CPU
+        from vllm_ascend.worker.v2.spec_decode import init_speculator
+
+        runner.speculator = init_speculator(config, torch.device("cpu"))
+        runner.speculator.update_stream = runner.update_stream
+        # Its `set_attn` reads the loaded draft model's attention layers; its graph managers do not use it.
+        runner.speculator.set_attn = lambda *args, **kwargs: None
     from worker_stage import _kv_cache_config
 
     runner.initialize_kv_cache(_kv_cache_config(groups))
@@ -89,6 +101,33 @@ def decode_dispatch(runner: Any, manager: Any, requests: int) -> list[Any]:
     descriptor, _ = dispatch_cg_and_sync_dp(manager, requests, tokens,
                                             get_uniform_token_count(requests, tokens, query_len), 1, 0)
     return [descriptor.cg_mode.name, descriptor.num_tokens]
+
+
+def drafter_keys(runner: Any, decode: list[Any]) -> dict[str, Any] | None:
+    """The speculator's draft-prefill and draft-decode managers (vllm-ascend's EagleAclGraphManager): their
+    graphs, and their dispatch of every decode batch: draft prefill with the target's padded token count
+    (`decode`: the target's [mode, tokens] per batch), draft decode (K >= 2) with one token per request."""
+    from vllm.v1.worker.gpu.dp_utils import dispatch_cg_and_sync_dp
+
+    speculator = getattr(runner, "speculator", None)
+    if speculator is None:
+        return None
+    query_len = runner.decode_query_len
+    prefill, draft_decode = speculator.prefill_cudagraph_manager, speculator.decode_cudagraph_manager
+    for manager in (prefill, draft_decode):
+        manager._graphs_captured = True  # what `capture` sets once the graphs are recorded
+    batches = list(enumerate(decode, start=1))
+    phases = {"draft-prefill": _phase(prefill, [dispatch_cg_and_sync_dp(prefill, n, tokens, query_len, 1, 0)[0]
+                                                for n, (_, tokens) in batches])}
+    if speculator.num_speculative_steps >= 2:  # draft decode runs only then (its `propose`)
+        phases["draft-decode"] = _phase(draft_decode, [dispatch_cg_and_sync_dp(draft_decode, n, n, 1, 1, 0)[0]
+                                                       for n, _ in batches])
+    return {"speculator": f"{type(speculator).__module__}.{type(speculator).__qualname__}", "phases": phases}
+
+
+def _phase(manager: Any, descriptors: list[Any]) -> dict[str, Any]:
+    return {"manager": f"{type(manager).__module__}.{type(manager).__qualname__}", "graphs": graphs_of(manager),
+            "dispatch": [[d.cg_mode.name, d.num_tokens] for d in descriptors]}
 
 
 def graphs_of(manager: Any) -> dict[str, list[int]]:

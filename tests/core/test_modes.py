@@ -10,7 +10,7 @@ import pytest
 from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo, select
-from vllm_ascend_graphs.rules.capture_plan import ModelRunner
+from vllm_ascend_graphs.rules.capture_plan import ModelRunner, RuntimeGraphs
 from vllm_ascend_graphs.rules.modes import model_runner, narrow_mode, resolve, resolve_npugraph_ex
 
 # The graph-mode guide's table "Compile-time / Runtime / Npugraph_ex", per requested mode (None = default).
@@ -189,12 +189,13 @@ def test_under_v2_the_plan_and_the_record_follow_its_keys():
                       model_runner_v2=True, vllm_ascend="main", assumed=frozenset({"vllm_ascend"}))
     llama = ModelInfo.from_architecture("LlamaForCausalLM")
     settings = resolve(request, npu, llama)
-    assert settings.capture_sizes == (1, 2, 4, 8, 16, 24, 32, 36)  # kept: V2 rounds its decode graphs
+    assert settings.capture_sizes == (1, 2, 4, 8, 12, 16, 24, 32, 36)  # kept: V2 rounds its decode graphs
+    assert settings.notes[-1].startswith("adds 12: draft-decode steps of 9-12 requests")  # K = 2: draft decode
     selection = select(request, environment=npu, model=llama)
     assert selection.to_dict()["model_runner"] == "V2"
-    assert selection.graphs.full == (3, 6, 9, 18, 24, 33, 36)
+    assert selection.graphs.full == (3, 6, 9, 12, 18, 24, 33, 36)
     fallback = select(request, environment=npu.replace(vllm="0.23.0", vllm_ascend="0.23.0.post1"), model=llama)
     assert fallback.to_dict()["model_runner"] == "V1" and fallback.plan.capture_sizes == (3, 6, 9, 18, 24, 36)
     assert any(note.startswith(V2_ASKED) for note in fallback.notes)
     eager = select(GraphRequest.parse({"graph_backend": "eager"}), environment=npu, model=llama)
-    assert eager.to_dict()["model_runner"] == "V2" and eager.graphs.count == 0  # V2 runs, and keys nothing
+    assert eager.to_dict()["model_runner"] == "V2" and eager.graphs == RuntimeGraphs()  # V2 runs, keys nothing

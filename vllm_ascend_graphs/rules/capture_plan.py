@@ -34,15 +34,11 @@ REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newe
 class ModelRunner(enum.Enum):
     """Which of vLLM's model runners turns the capture sizes into graphs in the worker, and how."""
 
-    # `CudagraphDispatcher`; with FULL decode graphs and speculative tokens, the sizes are rounded to
-    # multiples of 1 + K (`resolve_cudagraph_mode_and_sizes`).
-    V1 = "V1"
-    # Model Runner V2 on vLLM 0.23 and 0.24: its `CudaGraphManager` rounds the sizes to multiples of
-    # 1 + K in every mode (`adjust_cudagraph_sizes_for_spec_decode` in its `__init__`).
+    V1 = "V1"  # `CudagraphDispatcher`; sizes rounded to multiples of 1 + K with FULL decode graphs
+    # Model Runner V2 on vLLM 0.23 and 0.24: its `CudaGraphManager.__init__` rounds the sizes in every mode.
     V2_ROUNDING_SIZES = "V2 (vLLM 0.23-0.24)"
-    # Model Runner V2 from vLLM 0.25: the sizes are kept (`resolve_cudagraph_mode_and_sizes` skips the
-    # rounding for it); `_init_candidates` rounds each size up to a multiple of 1 + K for its FULL decode
-    # graphs, up to max_num_seqs x (1 + K) and the largest size, and keeps mixed graphs at the sizes.
+    # From vLLM 0.25 the sizes are kept; `_init_candidates` rounds each size up to a multiple of 1 + K for
+    # its FULL decode graphs, up to max_num_seqs x (1 + K) and the largest size.
     V2 = "V2"
 
 
@@ -54,6 +50,9 @@ class DecodeShape(NamedTuple):
     spec_tokens: int = 0
     max_num_batched_tokens: int | None = None  # None: not known here, so not a limit
     runner: ModelRunner = ModelRunner.V1
+    # Model Runner V2's speculator keys draft-decode graphs too (a drafter with 2 or more tokens):
+    # FULL graphs of one token per request, up to max_num_seqs (draft_decode_eager).
+    draft_decode: bool = False
 
     @property
     def query_len(self) -> int:
@@ -181,8 +180,11 @@ def plan_capture_sizes(
     elif _rounds_decode_graphs(mode, shape):
         step = math.lcm(step, shape.query_len)  # the covering size must be its own FULL decode graph
     cover = _covering_size(mode, chosen, shape, step)
+    draft_step = math.lcm(aligned.tp if aligned else 1,
+                          shape.query_len if shape.runner is ModelRunner.V2_ROUNDING_SIZES else 1)
     if not given:
         chosen = _with_cover(mode, chosen, shape, cover, step, notes)
+        chosen = _with_draft_cover(mode, chosen, shape, draft_step, notes)
     if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
         reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
         notes.append(f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support "
@@ -192,7 +194,40 @@ def plan_capture_sizes(
     if eager:
         why = f"{given} was given; {cover} would cover them" if given else _uncoverable(shape, step)
         notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them ({why})")
+    draft_eager = draft_decode_eager(mode, chosen, shape)
+    if draft_eager:
+        why = f"{given} was given" if given else f"sizes must be multiples of {draft_step}"
+        notes.append(f"draft-decode steps of {spans(draft_eager)} requests run eagerly: Model Runner V2's draft-decode "
+                     f"graphs hold one token per request at sizes up to max_num_seqs {shape.max_num_seqs} ({why})")
     return CapturePlan(chosen, tuple(notes))
+
+
+def draft_decode_eager(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> tuple[int, ...]:
+    """The decode batches (requests) whose draft-decode steps replay no graph under Model Runner V2: its
+    speculator's draft-decode manager keys FULL_DECODE_ONLY graphs with one token per request (where the
+    target's decode graphs are FULL; none otherwise), so only at sizes up to max_num_seqs."""
+    if not shape.draft_decode or shape.runner is ModelRunner.V1 or mode.decode_mode is not CUDAGraphMode.FULL:
+        return ()
+    one_token = DecodeShape(shape.max_num_seqs, 0, None, shape.runner)
+    eager = eager_decode_batches(CUDAGraphMode.FULL_DECODE_ONLY, sizes, one_token)
+    return tuple(b for b in eager if b <= shape.max_requests)
+
+
+def _with_draft_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, step: int,
+                      notes: list[str]) -> tuple[int, ...]:
+    """`sizes` plus the largest draft-decode step (a multiple of `step`) where Model Runner V2's draft-decode
+    graphs would otherwise leave draft-decode steps eager: the target's ceiling is above max_num_seqs."""
+    saved_from = draft_decode_eager(mode, sizes, shape)
+    cover = shape.max_requests // step * step
+    if not saved_from or cover < 1:
+        return sizes
+    covered = tuple(sorted({*sizes, cover}))
+    saved = sorted(set(saved_from) - set(draft_decode_eager(mode, covered, shape)))
+    if not saved:
+        return sizes
+    notes.append(f"adds {cover}: draft-decode steps of {spans(tuple(saved))} requests would otherwise run eagerly "
+                 f"(Model Runner V2 keys them at one token per request, up to max_num_seqs {shape.max_num_seqs})")
+    return covered
 
 
 def _rounds_sizes(mode: CUDAGraphMode, shape: DecodeShape) -> bool:

@@ -182,7 +182,8 @@ class DrafterPlan(NamedTuple):
         lines = [f"{head}, on the {self.model_runner} model runner"]
         for phase in self.phases:
             graphs = phase.graphs
-            eager = f"; decode batches of {spans(phase.eager_batches)} requests run eagerly" if phase.eager_batches else ""
+            eager = (f"; decode batches of {spans(phase.eager_batches)} requests run eagerly"
+                     if phase.eager_batches else "")
             lines.append(f"{phase.phase}: FULL {list(graphs.full)}, PIECEWISE {list(graphs.piecewise)} "
                          f"({phase.tokens_per_request} tokens per request){eager}")
         return lines

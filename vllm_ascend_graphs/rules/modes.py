@@ -207,8 +207,12 @@ def tp_alignment(request: GraphRequest, environment: Environment) -> TpAlignment
 
 def decode_shape(request: GraphRequest, environment: Environment, runner: ModelRunner = ModelRunner.V1) -> DecodeShape:
     """The decode batches this deployment can form, and the model runner that keys their graphs: they
-    decide which sizes need graphs."""
-    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens, runner)
+    decide which sizes need graphs. Under Model Runner V2 a drafter with 2 or more speculative tokens
+    has draft-decode steps of its own (vLLM's V2 takes only drafters with a model: EAGLE, EAGLE3 and
+    MTP key them; DFlash and DSpark, whose speculators are not modelled, at worst gain a size)."""
+    draft_decode = runner is not ModelRunner.V1 and environment.spec_tokens >= 2
+    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens, runner,
+                       draft_decode)
 
 
 V2_ASKED = "Model Runner V2 (VLLM_USE_V2_MODEL_RUNNER=1)"
