@@ -253,3 +253,44 @@ def test_under_v2_every_decode_batch_replays_a_graph_of_our_sizes(v2_start, mode
     assert tuple(compilation.cudagraph_capture_sizes) == sizes  # nothing left for vLLM to round
     check_v2_against_vllm(v2_start, mode_name, sizes, shape)
     assert all(v2_dispatch(manager, shape, n)[0] != "NONE" for n in range(1, max_num_seqs + 1))
+
+
+@pytest.mark.parametrize("spec", [1, 2, 3])
+@pytest.mark.parametrize("max_num_seqs", [3, 7, 12, 100])
+@pytest.mark.parametrize("mode_name", ["FULL_DECODE_ONLY", "FULL_AND_PIECEWISE", "PIECEWISE"])
+def test_under_v2_the_drafters_graphs_are_predicted_and_no_draft_step_runs_eagerly(v2_start, mode_name,
+                                                                                   max_num_seqs, spec):
+    """vLLM's autoregressive speculator (EAGLE, MTP) builds its draft-prefill and draft-decode managers from the
+    target's resolved mode (`init_cudagraph_manager`, its own code; its `__init__`, which allocates device
+    buffers, stood in): their graphs are `rules/drafter_v2.py`'s, on our sizes no draft step runs eagerly
+    where decode graphs are FULL. vLLM 0.28 on restructured these speculators (not paired with vllm-ascend)."""
+    from vllm_ascend_graphs.rules.capture_plan import draft_decode_eager
+    from vllm_ascend_graphs.rules.drafter import PROPOSERS, SpeculativeConfig
+    from vllm_ascend_graphs.rules.drafter_v2 import plan_drafter_v2
+
+    pytest.importorskip("vllm.v1.worker.gpu.spec_decode.autoregressive.speculator",
+                        reason="vLLM 0.28 on restructured Model Runner V2's speculators")
+    from vllm.v1.worker.gpu.spec_decode.mtp.speculator import MTPSpeculator  # an AutoRegressiveSpeculator
+    mode = CUDAGraphMode[mode_name]
+    shape = DecodeShape(max_num_seqs, spec, runner=v2_rule(), draft_decode=spec >= 2)
+    sizes = plan_capture_sizes(mode, shape).sizes
+    compilation, target = v2_start(mode_name, sizes, shape)
+    speculator = MTPSpeculator.__new__(MTPSpeculator)
+    vars(speculator).update(vllm_config=target.vllm_config, device="cpu", num_speculative_steps=spec)
+    speculator.init_cudagraph_manager(compilation.cudagraph_mode)
+    plan = plan_drafter_v2(SpeculativeConfig("mtp", spec), PROPOSERS["mtp"], mode,
+                           tuple(compilation.cudagraph_capture_sizes), shape, graphs_on=True)
+    managers = {"draft-prefill": speculator.prefill_cudagraph_manager,
+                "draft-decode": speculator.decode_cudagraph_manager}
+    for phase in plan.phases:
+        manager = managers[phase.phase]
+        manager._graphs_captured = True
+        assert manager_graphs(manager)[1] == phase.graphs.to_dict(), phase.phase
+        per_request = 1 if phase.phase == "draft-decode" else shape.query_len
+        eager = [n for n in range(1, max_num_seqs + 1)
+                 if v2_dispatch(manager, shape._replace(spec_tokens=per_request - 1), n)[0] == "NONE"]
+        assert eager == list(phase.eager_batches), phase.phase
+    # From vLLM 0.25 none; on 0.23 and 0.24, whose V2 rounds every size to 1 + K, the draft-decode steps above
+    # the largest multiple of 1 + K within max_num_seqs stay eager (predicted above, phase by phase).
+    if mode.decode_mode is CUDAGraphMode.FULL and shape.runner is ModelRunner.V2:
+        assert plan.eager_decode_batches == () == draft_decode_eager(mode, sizes, shape)
