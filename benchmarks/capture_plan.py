@@ -15,8 +15,9 @@ FULL_DECODE_ONLY, each cell is computed with vLLM's and vLLM Ascend's own code:
   same again under V2 (rows `V2`): the resolve as V2's runner calls it and vLLM's
   `ModelCudaGraphManager` (the keys vllm-ascend's `ModelAclGraphManager` inherits), then its
   `dispatch` for every decode batch. The pipeline group and the device's graph pool are stood in.
-  K > 0 stands for an EAGLE or MTP drafter there (vLLM refuses n-gram under V2); the drafter's own
-  graphs are not counted.
+  K > 0 stands for an EAGLE or MTP drafter there (vLLM refuses n-gram under V2): with K >= 2 a
+  decode batch whose draft-decode steps replay no graph (vLLM's speculator's draft-decode manager)
+  counts as eager too; the drafter's graphs are not counted.
 
 A cell counts the decode batch sizes that replay no graph, and the graphs captured (one per
 dispatcher key, FULL and PIECEWISE together). The token budget is 8192, enough for every decode
@@ -164,9 +165,30 @@ def model_runner_v2(config, mode, sizes: list[int], spec: int) -> tuple[int, int
     manager._graphs_captured = True  # what `capture` sets once the graphs are recorded
     graphs = sum(len(descriptors) for descriptors in manager._capture_descs.values())
     loras = {"num_active_loras": 0} if "num_active_loras" in inspect.signature(manager.dispatch).parameters else {}
-    eager = sum(manager.dispatch(n, n * query_len, query_len, **loras).cg_mode.name == "NONE"
-                for n in range(1, max_num_seqs + 1))
-    return eager, graphs, set(compilation.cudagraph_capture_sizes)
+    eager = {n for n in range(1, max_num_seqs + 1)
+             if manager.dispatch(n, n * query_len, query_len, **loras).cg_mode.name == "NONE"}
+    eager |= draft_decode_eager(config, resolved, spec)  # a batch with any eager step counts once
+    return len(eager), graphs, set(compilation.cudagraph_capture_sizes)
+
+
+def draft_decode_eager(config, resolved, spec: int) -> set[int]:
+    """Decode batches whose draft-decode steps (K >= 2) replay no graph: the draft-decode manager that vLLM's
+    autoregressive speculator (EAGLE, MTP) builds from the target's mode, one token per request (its
+    `init_cudagraph_manager`; the speculator's `__init__`, which allocates device buffers, stood in)."""
+    if spec < 2:
+        return set()
+    import inspect
+
+    from vllm.v1.worker.gpu.spec_decode.mtp.speculator import MTPSpeculator
+
+    speculator = MTPSpeculator.__new__(MTPSpeculator)
+    vars(speculator).update(vllm_config=config, device="cpu", num_speculative_steps=spec)
+    speculator.init_cudagraph_manager(resolved)
+    manager = speculator.decode_cudagraph_manager
+    manager._graphs_captured = True
+    loras = {"num_active_loras": 0} if "num_active_loras" in inspect.signature(manager.dispatch).parameters else {}
+    return {n for n in range(1, config.scheduler_config.max_num_seqs + 1)
+            if manager.dispatch(n, n, 1, **loras).cg_mode.name == "NONE"}
 
 
 def runners(name: str) -> dict[str, Any]:
@@ -207,7 +229,7 @@ def main() -> int:
             for max_num_seqs in seqs:
                 config = vllm_config(max_num_seqs, spec)
                 for name in MODES:
-                    shape = DecodeShape(max_num_seqs, spec, BUDGET, rule)
+                    shape = DecodeShape(max_num_seqs, spec, BUDGET, rule, draft_decode=runner == "V2" and spec >= 2)
                     mode = CUDAGraphMode[name]
                     alone = start_runner(config, mode, vllm_ascend_alone(default_size, config, mode), spec)
                     ours = start_runner(config, mode, list(plan_capture_sizes(OurMode[name], shape).sizes), spec)
