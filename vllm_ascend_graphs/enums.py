@@ -39,6 +39,11 @@ class CUDAGraphMode(enum.Enum):
         return _MIXED_PART.get(self, self)
 
     @property
+    def separate_decode_routine(self) -> bool:
+        """Whether uniform decode batches have graphs of their own (a two-part mode)."""
+        return self in _DECODE_PART
+
+    @property
     def needs_piecewise_compilation(self) -> bool:
         return CUDAGraphMode.PIECEWISE in (self.decode_mode, self.mixed_mode)
 

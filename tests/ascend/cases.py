@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from versions import MAIN, V0_26, VllmAscend
+from versions import MAIN, V0_23, V0_26, VllmAscend
 
 XLITE_VERSION = "0.2.0rc4"
 ENGINE_DEFAULTS: dict[str, Any] = {"max_num_seqs": 64, "max_model_len": 512, "skip_tokenizer_init": True}
@@ -36,6 +36,7 @@ class Differs:
     backend: str | None = None  # the backend expected there, where the case expects one
     cudagraph_mode: str | None = None  # the mode expected there; REQUESTED: the one the case asks for
     tp_aligned: bool | None = None  # whether only capture sizes that are multiples of TP stay there
+    model_runner: str | None = None  # the model runner expected to key the graphs there (graph_keys.ModelRunner)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Expect:
     tp_aligned: bool | None
     error: str | None
     differs: str | None  # the name of the `Differs` in force, if any
+    model_runner: str  # the model runner that keys the graphs: "V1" or "V2"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Case:
     cudagraph_mode: str | None = None  # the mode expected, where a case checks it
     tp_aligned: bool | None = None  # whether only capture sizes that are multiples of TP stay, where checked
     sequence_parallel_moe: bool = False  # vLLM turns use_sequence_parallel_moe on here (newer vLLM: EP, TP, DP > 1)
+    model_runner_v2: bool = False  # VLLM_USE_V2_MODEL_RUNNER=1
+    model_runner: str | None = None  # the model runner expected where it is not the one asked for (XliteWorker: V1)
     differs: tuple[Differs, ...] = ()  # where some versions expect otherwise
     draft_model: str | None = None  # the family whose folder is speculative_config's draft model
     # The start of the error vLLM Ascend's model runner raises at start for this case where our plugin is off
@@ -80,12 +84,14 @@ class Case:
         """What this case expects on `version` (None: the case's own expectation)."""
         found = [d for d in self.differs if version in d.on]
         assert len(found) <= 1, f"{self.id}: {[d.name for d in found]} all apply to {version}"
+        runner = self.model_runner or ("V2" if self.model_runner_v2 else "V1")
         if not found:
-            return Expect(self.overrides, self.backend, self.cudagraph_mode, self.tp_aligned, self.error, None)
+            return Expect(self.overrides, self.backend, self.cudagraph_mode, self.tp_aligned, self.error, None, runner)
         rule = found[0]
         mode = self.requested_mode if rule.cudagraph_mode == REQUESTED else rule.cudagraph_mode
         return Expect(rule.overrides, rule.backend or self.backend, mode or self.cudagraph_mode,
-                      self.tp_aligned if rule.tp_aligned is None else rule.tp_aligned, self.error, rule.name)
+                      self.tp_aligned if rule.tp_aligned is None else rule.tp_aligned, self.error, rule.name,
+                      rule.model_runner or runner)
 
     @property
     def requested_mode(self) -> str | None:
@@ -127,6 +133,7 @@ class Case:
             "dp": self.engine.get("data_parallel_size", 1), "dcp": self.engine.get("decode_context_parallel_size", 1),
             "spec_tokens": self.spec_tokens, "expert_parallel": int(self.engine.get("enable_expert_parallel", False)),
             "sequence_parallel_moe": int(self.sequence_parallel_moe), "launch_blocking": int(self.launch_blocking),
+            "model_runner": "v2" if self.model_runner_v2 else "v1",
         }
         return ",".join(f"{key}={value}" for key, value in facts.items())
 
@@ -220,8 +227,13 @@ XLITE_DEEPSEEK_V3 = Differs(
     "xlite-deepseek-v3", on=(MAIN,), backend="xlite",
     why="main has an xlite adapter for DeepseekV3ForCausalLM (xlite/xlite.py:498-502), which the plugin reads from "
         "the installed source; 0.23.0.post1 and 0.26.0rc have none, so the plan falls back to aclgraph")
+V2_FALLS_BACK_TO_V1 = Differs(
+    "v2-falls-back-to-v1", on=(V0_23,), model_runner="V1",
+    why="0.23.0.post1's NPUWorker turns Model Runner V2 off again on vLLM 0.23.0 and builds the V1 model runner "
+        "(worker/worker.py:160-163, 514-520); 0.26.0rc and main build vllm_ascend.worker.v2.model_runner."
+        "NPUModelRunner (worker/worker.py:169, 518-522 / 168, 470-474), whose graph manager is ModelAclGraphManager")
 DIFFERENCES = (FLASHCOMM1_REMOVED, STOCK_COMPILE_KEEPS_GRAPHS, SHARED_EXPERT_DP_WITHOUT_SP, SP_MOE_TP_ALIGNED,
-               DSA_CP_TP_ALIGNED, XLITE_DEEPSEEK_V3)
+               DSA_CP_TP_ALIGNED, XLITE_DEEPSEEK_V3, V2_FALLS_BACK_TO_V1)
 
 CASES = [
     # Llama: the default, each mode, enforce_eager.
@@ -407,6 +419,48 @@ CASES += [
     Case("deepseek-v3-mtp2-seqs12-kv-ascend-store-layerwise", model="deepseek-v3",
          engine=seqs(12, **speculative("mtp", 2), **kv_connector("MooncakeConnectorStoreV1", True)),
          cudagraph_mode="PIECEWISE"),
+]
+
+
+def v2(case_id: str, **fields: Any) -> Case:
+    """A case under Model Runner V2 (VLLM_USE_V2_MODEL_RUNNER=1), which vllm-ascend 0.23.0.post1 turns off."""
+    differs = fields.pop("differs", ())
+    return Case(case_id, model_runner_v2=True, differs=(*differs, V2_FALLS_BACK_TO_V1), **fields)
+
+
+# Model Runner V2: vLLM's CudaGraphManager keys the graphs (vllm-ascend's ModelAclGraphManager). vLLM refuses
+# an n-gram drafter under V2 on every version here (`_get_v2_model_runner_unsupported_features`).
+CASES += [
+    v2("llama-v2-default"),
+    *(v2(f"llama-v2-{name.lower()}", engine=mode(name)) for name in ("FULL_DECODE_ONLY", "FULL", "PIECEWISE")),
+    v2("llama-v2-enforce-eager", engine={"enforce_eager": True}),
+    v2("llama-v2-seqs12", engine=seqs(12)),
+    v2("llama-v2-seqs12-full-decode-only", engine=seqs(12, **mode("FULL_DECODE_ONLY"))),
+    v2("llama-v2-seqs100-full", engine=seqs(100, **mode("FULL"))),
+    v2("llama-v2-seqs3-piecewise", engine=seqs(3, **mode("PIECEWISE"))),
+    v2("llama-v2-seqs12-user-sizes", engine=seqs(12, **mode("FULL_DECODE_ONLY", cudagraph_capture_sizes=[1, 2, 4, 8]))),
+    v2("llama-v2-seqs20-user-max-size", engine=seqs(20, **mode("FULL_AND_PIECEWISE", max_cudagraph_capture_size=16))),
+    v2("llama-v2-seqs7-tp2-flashcomm1", engine=seqs(7, tensor_parallel_size=2), additional={"enable_flashcomm1": True},
+       tp_aligned=True, differs=(FLASHCOMM1_REMOVED,)),
+    v2("deepseek-v3-v2-seqs12-full-decode-only", model="deepseek-v3", engine=seqs(12, **mode("FULL_DECODE_ONLY"))),
+    v2("qwen3-moe-v2-seqs20", model="qwen3-moe", engine=seqs(20)),
+    v2("qwen3-vl-v2-seqs20-full-decode-only", model="qwen3-vl", engine=seqs(20, **mode("FULL_DECODE_ONLY"))),
+    v2("whisper-v2-seqs12", model="whisper", engine=seqs(12)),
+    # With a drafter: DeepSeek V3's MTP layer (vllm-ascend's AscendMTPSpeculator, whose draft-prefill and
+    # draft-decode managers are its EagleAclGraphManager); draft decode runs with K >= 2, one token per request.
+    v2("deepseek-v3-v2-mtp1-seqs12-full-decode-only", model="deepseek-v3",
+       engine=seqs(12, **speculative("mtp", 1), **mode("FULL_DECODE_ONLY"))),
+    v2("deepseek-v3-v2-mtp2-seqs12", model="deepseek-v3", engine=seqs(12, **speculative("mtp", 2))),
+    v2("deepseek-v3-v2-mtp3-seqs20-full-decode-only", model="deepseek-v3",
+       engine=seqs(20, **speculative("mtp", 3), **mode("FULL_DECODE_ONLY"))),
+    v2("deepseek-v3-v2-mtp2-seqs7-piecewise", model="deepseek-v3",
+       engine=seqs(7, **speculative("mtp", 2), **mode("PIECEWISE"))),
+    v2("deepseek-v3-v2-mtp2-seqs100", model="deepseek-v3", engine=seqs(100, **speculative("mtp", 2))),
+    # vLLM Ascend's XliteWorker and 310P worker build their own V1 runner whatever is asked.
+    Case("llama-v2-xlite-seqs12-installed", engine=seqs(12), additional=xlite(), xlite_installed=True,
+         model_runner_v2=True, model_runner="V1"),
+    Case("llama-v2-310p-seqs12-full-decode-only", soc="310P", engine=seqs(12, **mode("FULL_DECODE_ONLY")),
+         model_runner_v2=True, model_runner="V1"),
 ]
 BY_ID = {case.id: case for case in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"

@@ -55,11 +55,11 @@ class Run:
         from vllm.plugins import load_general_plugins
         from vllm_ascend.platform import NPUPlatform
 
-        from vllm_ascend_graphs.integrations.vllm import adapter
+        from vllm_ascend_graphs.integrations.vllm import adapter, patching
 
         load_general_plugins()
         platform = type(current_platform)
-        assert platform is NPUPlatform and adapter.is_patched(platform, "check_and_update_config"), (
+        assert platform is NPUPlatform and patching.is_patched(platform, "check_and_update_config"), (
             f"the plugin did not hook vllm-ascend's platform (vLLM's platform: {platform})")
         through_plugin = platform.__dict__["check_and_update_config"].__func__
 

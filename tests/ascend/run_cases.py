@@ -93,7 +93,11 @@ def run_case(case: Any, setup: dict[str, Any]) -> dict[str, Any]:
     os.environ.pop("ASCEND_LAUNCH_BLOCKING", None)
     if case.launch_blocking:
         os.environ["ASCEND_LAUNCH_BLOCKING"] = "1"
+    os.environ.pop("VLLM_USE_V2_MODEL_RUNNER", None)
     standins.install(Path(setup["torch_npu"]), Path(setup["vllm_ascend"]), case.soc)
+    if case.model_runner_v2:
+        os.environ["VLLM_USE_V2_MODEL_RUNNER"] = "1"
+        standins.triton_ascend(Path(setup["vllm_ascend"]))
     paths = [str(HERE), setup["vllm_ascend"]]
     os.environ["CONTRACT_STANDINS"] = json.dumps({"paths": paths, "torch_npu": setup["torch_npu"],
                                                   "vllm_ascend": setup["vllm_ascend"], "soc": case.soc})

@@ -1,8 +1,9 @@
 """Stand-ins for the native pieces of vLLM Ascend's stack, so that its Python runs on vLLM's CPU build.
 
 Only what has no CPU build is stood in for: `torch_npu` (its Python front needs CANN), the
-`torch.npu` device module it installs, CANN's `acl` module, and `vllm_ascend._build_info`, which
-vllm-ascend's build writes and its sources lack. Everything else, vllm-ascend's own code included,
+`torch.npu` device module it installs, CANN's `acl` module, `vllm_ascend._build_info`, which
+vllm-ascend's build writes and its sources lack, and, for Model Runner V2, the Triton that
+triton-ascend provides (`triton_ascend`). Everything else, vllm-ascend's own code included,
 is the real thing.
 
 The stand-ins answer nothing they cannot know: every `torch.npu` name comes from the real
@@ -60,6 +61,18 @@ def install(torch_npu_source: Path, vllm_ascend_source: Path, soc: str) -> None:
     # package or stub of it exists outside CANN, so any public name resolves, unusable.
     _native_module("acl", rt=_native_module("acl.rt"))
     _module("vllm_ascend._build_info", build_info(vllm_ascend_source, soc))
+
+
+def triton_ascend(vllm_ascend_source: Path) -> None:
+    """Triton, as the triton-ascend that vllm-ascend's requirements.txt pins provides it on an NPU machine:
+    vLLM's config refuses Model Runner V2 without Triton (`HAS_TRITON`), which vLLM's CPU build here lacks.
+    Only that answer changes; no Triton kernel runs in the contract tier."""
+    from versions import pinned
+
+    pinned(vllm_ascend_source, "requirements.txt", "triton-ascend")  # raises where it pins none
+    import vllm.config.vllm
+
+    vllm.config.vllm.HAS_TRITON = True
 
 
 def build_info(vllm_ascend_source: Path, soc: str) -> dict[str, str]:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import pytest
 from cases import CASES, Case
-from test_contract import result_of
+from test_contract import VERSION, result_of, where
+
+from vllm_ascend_graphs import CUDAGraphMode
 
 RUNNERS = {"vllm_ascend.worker.worker.NPUWorker": "vllm_ascend.worker.model_runner_v1.NPUModelRunner",
            "vllm_ascend.xlite.xlite_worker.XliteWorker": "vllm_ascend.xlite.xlite_model_runner.XliteModelRunner",
            "vllm_ascend._310p.worker_310p.NPUWorker310": "vllm_ascend._310p.model_runner_310p.NPUModelRunner310"}
+V2_RUNNER = "vllm_ascend.worker.v2.model_runner.NPUModelRunner"
+V2_GRAPH_MANAGER = "vllm_ascend.worker.v2.aclgraph_utils.ModelAclGraphManager"
 MLA_MODELS = ("deepseek-v3",)
 MODEL_RUNNER = "vLLM's model runner"
 FIELDS = ("cudagraph_mode", "capture_sizes", "graphs")
@@ -35,7 +39,9 @@ def new_overrides(contract, case: Case) -> list[dict]:
 @pytest.mark.parametrize("case", built, ids=ids)
 def test_the_worker_runs_vllm_ascends_model_runner_and_attention_backend(contract, case):
     config, worker = result_of(contract, case)["config"], worker_of(contract, case)
-    assert worker["runner"] == RUNNERS[config["worker_cls"]]
+    v2 = case.expect(VERSION).model_runner == "V2"
+    assert worker["runner"] == (V2_RUNNER if v2 else RUNNERS[config["worker_cls"]]), where(case)
+    assert worker.get("graph_manager") == (V2_GRAPH_MANAGER if v2 else None), where(case)
     if case.soc == "310P":
         backend = "vllm_ascend._310p.attention.attention_v1.AscendAttentionBackend310"
     elif case.model in MLA_MODELS:
@@ -78,6 +84,22 @@ def test_the_record_holds_what_the_worker_resolves_and_captures(contract, case):
     resolved = {field: worker[field] for field in FIELDS}
     assert resolved == predicted
     assert {field: worker["record"][field] for field in FIELDS} == resolved
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
+def test_the_record_names_the_model_runner_that_keys_the_graphs(contract, case):
+    """V1 or V2, as the worker builds it: the plan follows what vLLM Ascend's worker does with
+    VLLM_USE_V2_MODEL_RUNNER=1 (XliteWorker, the 310P worker and 0.23.0.post1 on vLLM 0.23.0 run V1)."""
+    front, worker = result_of(contract, case)["config"]["record"], worker_of(contract, case)
+    assert front["model_runner"] == worker["record"]["model_runner"] == case.expect(VERSION).model_runner, where(case)
+
+
+@pytest.mark.parametrize("case", built, ids=ids)
+def test_the_worker_hook_compares_what_the_model_runner_keys_once(contract, case):
+    """Our hook on the dispatcher (V1) or on `ModelCudaGraphManager` (V2) runs once in the worker, on the
+    graphs the model runner really keys; proposers' and drafters' keys are left out."""
+    worker = worker_of(contract, case)
+    assert worker["reconciled"] == [worker["graphs"]], where(case)
 
 
 @pytest.mark.parametrize("case", built, ids=ids)
@@ -131,6 +153,37 @@ def test_no_capture_size_is_padded_above_the_decode_ceiling(contract, case):
 
 
 def span(batches: list[int]) -> str:
-    from vllm_ascend_graphs.rules.capture_plan import spans
+    from vllm_ascend_graphs.rules.graph_keys import spans
 
     return spans(tuple(batches))
+
+
+V2_DRAFTERS = [case for case in built if case.model_runner_v2 and case.spec_tokens]
+
+
+@pytest.mark.parametrize("case", V2_DRAFTERS, ids=[c.id for c in V2_DRAFTERS])
+def test_v2s_draft_graphs_are_the_plans_and_no_draft_step_runs_eagerly(contract, case):
+    """vllm-ascend's speculator keys its draft-prefill and draft-decode graphs as the record's drafter says
+    (`rules/drafter_v2.py`, on the mode and sizes the record holds); where decode graphs are FULL no draft
+    step of any decode batch runs eagerly (the plan adds max_num_seqs for the draft-decode steps)."""
+    from vllm_ascend_graphs.rules.drafter import DrafterPlan
+
+    worker = worker_of(contract, case)
+    if case.expect(VERSION).model_runner != "V2":
+        assert worker.get("drafter_v2") is None, where(case)  # its V1 runner: the drafters' own cases
+        return
+    drafter, record = worker["drafter_v2"], worker["record"]
+    assert drafter["speculator"].startswith("vllm_ascend.worker.v2.spec_decode."), where(case)
+    assert {p["manager"] for p in drafter["phases"].values()} == {
+        "vllm_ascend.worker.v2.spec_decode.eagle.aclgraph.EagleAclGraphManager"}, where(case)
+    plan = DrafterPlan.from_dict(record["drafter"])
+    assert plan.model_runner == "V2" and plan.eager is None, where(case)
+    mode = CUDAGraphMode[record["cudagraph_mode"]]
+    assert list(drafter["phases"]) == [phase.phase for phase in plan.phases], where(case)
+    for phase in plan.phases:
+        found = drafter["phases"][phase.phase]
+        eager = [n for n, (runtime_mode, _) in enumerate(found["dispatch"], start=1) if runtime_mode == "NONE"]
+        assert found["graphs"] == phase.graphs.to_dict(), (where(case), phase.phase)
+        assert eager == list(phase.eager_batches), (where(case), phase.phase)
+        if mode.decode_mode is CUDAGraphMode.FULL:
+            assert eager == [], (where(case), phase.phase)

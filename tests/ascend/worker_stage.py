@@ -20,13 +20,16 @@ the recorded plan runs there, on an instance of the worker class the platform ch
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import os
 import pickle
+from collections.abc import Iterator
 from typing import Any
 
 import drafter_stage
+from worker_stage_v2 import decode_dispatch, drafter_keys, graphs_of, runs_model_runner_v2, start_model_runner_v2
 
 
 def start_model_runner(config: Any) -> dict[str, Any]:
@@ -36,19 +39,24 @@ def start_model_runner(config: Any) -> dict[str, Any]:
     from vllm_ascend_graphs.integrations.vllm.decision import RECORD_KEY
 
     worker_config = pickle.loads(pickle.dumps(config))
-    with set_current_vllm_config(worker_config):
-        runner = _runner(worker_config)
-        drafter = drafter_stage.build_drafter(runner, worker_config) if drafter_stage.wanted(worker_config) else None
-        if drafter is not None and "error" in drafter:  # the model runner's start stops here
-            return {"drafter": drafter}
-        backend = attention_backend(worker_config)
-        groups = kv_cache_groups(worker_config)
-        runner.kv_cache_config = _kv_cache_config(groups)
-        runner._check_and_update_cudagraph_mode([{backend}], groups)
-        decided = _decided(runner, backend, worker_config.additional_config.get(RECORD_KEY))
-        if drafter is not None:
-            decided["drafter"] = drafter_stage.drafter_facts(runner, drafter)
-        return decided
+    with set_current_vllm_config(worker_config), reconciled_by_the_hook() as reconciled:
+        if runs_model_runner_v2(worker_config):  # Model Runner V2: worker_stage_v2.py
+            record = lambda: worker_config.additional_config.get(RECORD_KEY)  # noqa: E731 - read after the stage
+            decided = start_model_runner_v2(worker_config, lambda *keyed: _decided_v2(*keyed, record()))
+        else:
+            runner = _runner(worker_config)
+            drafter = (drafter_stage.build_drafter(runner, worker_config) if drafter_stage.wanted(worker_config)
+                       else None)
+            if drafter is not None and "error" in drafter:  # the model runner's start stops here
+                return {"drafter": drafter}
+            backend = attention_backend(worker_config)
+            groups = kv_cache_groups(worker_config)
+            runner.kv_cache_config = _kv_cache_config(groups)
+            runner._check_and_update_cudagraph_mode([{backend}], groups)
+            decided = _decided(runner, backend, worker_config.additional_config.get(RECORD_KEY))
+            if drafter is not None:
+                decided["drafter"] = drafter_stage.drafter_facts(runner, drafter)
+    return {**decided, "reconciled": reconciled}
 
 
 def start_drafter(config: Any) -> dict[str, Any]:
@@ -87,6 +95,25 @@ def start_worker(config: Any, assume: str) -> str | None:
         else:
             os.environ["ASCEND_GRAPHS_ASSUME"] = previous
     return None
+
+
+@contextlib.contextmanager
+def reconciled_by_the_hook() -> Iterator[list[dict[str, list[int]]]]:
+    """The graphs our worker hook (on the dispatcher or on V2's graph manager) compares with the record."""
+    from vllm_ascend_graphs.integrations.vllm import decision
+
+    seen: list[dict[str, list[int]]] = []
+    original = decision.reconcile_worker
+
+    def reconcile_worker(vllm_config: Any, graphs: dict[str, list[int]]) -> None:
+        seen.append(graphs)
+        original(vllm_config, graphs)
+
+    decision.reconcile_worker = reconcile_worker
+    try:
+        yield seen
+    finally:
+        decision.reconcile_worker = original
 
 
 def model_runner_class(worker_cls: str) -> type:
@@ -154,7 +181,7 @@ def _runner(config: Any) -> Any:
 def _decided(runner: Any, backend: type, record: dict[str, Any] | None) -> dict[str, Any]:
     """The resolved mode and sizes, the graphs the dispatcher captures, how it dispatches every decode
     batch of 1 to max_num_seqs requests, and the record as the worker's process holds it after."""
-    compilation, dispatcher = runner.compilation_config, runner.cudagraph_dispatcher
+    dispatcher = runner.cudagraph_dispatcher
     graphs: dict[str, list[int]] = {"FULL": [], "PIECEWISE": []}
     for runtime_mode, descriptors in dispatcher.get_capture_descs():
         graphs[runtime_mode.name] = sorted(d.num_tokens for d in descriptors)
@@ -164,6 +191,22 @@ def _decided(runner: Any, backend: type, record: dict[str, Any] | None) -> dict[
     for requests in range(1, min(runner.max_num_reqs, budget // query_len) + 1):
         runtime_mode, descriptor = dispatcher.dispatch(requests * query_len, uniform_decode=True)
         decode.append([runtime_mode.name, descriptor.num_tokens])
+    return _report(runner, backend, graphs, decode, query_len, record)
+
+
+def _decided_v2(runner: Any, backend: type, manager: Any, record: dict[str, Any] | None) -> dict[str, Any]:
+    """`_decided` for Model Runner V2: its graph manager's keys, and its dispatch of every decode batch."""
+    budget = runner.scheduler_config.max_num_batched_tokens
+    requests = range(1, min(runner.max_num_reqs, budget // runner.decode_query_len) + 1)
+    decode = [decode_dispatch(runner, manager, n) for n in requests]
+    return {**_report(runner, backend, graphs_of(manager), decode, runner.decode_query_len, record),
+            "graph_manager": f"{type(manager).__module__}.{type(manager).__qualname__}",
+            "drafter_v2": drafter_keys(runner, decode)}
+
+
+def _report(runner: Any, backend: type, graphs: dict[str, list[int]], decode: list[Any], query_len: int,
+            record: dict[str, Any] | None) -> dict[str, Any]:
+    compilation = runner.compilation_config
     return {
         "runner": f"{type(runner).__module__}.{type(runner).__qualname__}",
         "attention_backend": f"{backend.__module__}.{backend.__qualname__}",
@@ -173,6 +216,6 @@ def _decided(runner: Any, backend: type, record: dict[str, Any] | None) -> dict[
         "decode": decode,
         "query_len": query_len,
         "max_num_seqs": runner.max_num_reqs,
-        "max_num_batched_tokens": budget,
+        "max_num_batched_tokens": runner.scheduler_config.max_num_batched_tokens,
         "record": record,
     }

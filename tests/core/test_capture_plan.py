@@ -12,17 +12,20 @@ import pytest
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs.errors import GraphConfigError
 from vllm_ascend_graphs.rules.capture_plan import (
-    DecodeShape,
-    RuntimeGraphs,
     TpAlignment,
     default_capture_sizes,
-    dispatch_decode,
-    eager_decode_batches,
     plan_capture_sizes,
     round_for_decode,
+    vllm_ascend_sizes,
+)
+from vllm_ascend_graphs.rules.graph_keys import (
+    DecodeShape,
+    ModelRunner,
+    RuntimeGraphs,
+    dispatch_decode,
+    eager_decode_batches,
     runtime_graphs,
     spans,
-    vllm_ascend_sizes,
 )
 
 DECODE_MODES = [M.FULL_DECODE_ONLY, M.FULL_AND_PIECEWISE, M.FULL, M.PIECEWISE]
@@ -303,3 +306,75 @@ def test_the_eager_note_names_the_full_decode_limit_where_the_budget_is_not_the_
     plan = plan_capture_sizes(M.FULL_DECODE_ONLY, DecodeShape(7, max_num_batched_tokens=8), aligned=FLASHCOMM)
     assert plan.notes[-1] == ("decode batches of 7 requests run eagerly: no capture size holds them (sizes must be "
                               "multiples of 2, and FULL decode graphs hold at most 7 tokens)")
+
+
+# -- Model Runner V2 (checked against vLLM's own CudaGraphManager in tests/vllm) -----------------
+
+V2, V2_ROUNDING = ModelRunner.V2, ModelRunner.V2_ROUNDING_SIZES
+
+
+def test_v2_keeps_the_sizes_and_rounds_its_decode_graphs_up_within_the_largest_size():
+    shape = DecodeShape(max_num_seqs=8, spec_tokens=2, runner=V2)  # FULL decode graphs up to 24 tokens
+    assert runtime_graphs(M.FULL_DECODE_ONLY, (1, 2, 4, 8, 16), shape) == RuntimeGraphs(full=(3, 6, 9))  # 18 > 16
+    assert runtime_graphs(M.FULL_AND_PIECEWISE, (1, 2, 4, 8, 16, 32), shape) == RuntimeGraphs(
+        full=(3, 6, 9, 18), piecewise=(1, 2, 4, 8, 16, 32))  # 33 > 24
+    assert runtime_graphs(M.FULL, (1, 2, 4), shape) == RuntimeGraphs(full=(1, 2, 4))  # mixed FULL graphs only
+    assert runtime_graphs(M.FULL_DECODE_ONLY, (1, 2, 4), shape._replace(runner=ModelRunner.V1)).full == (4,)
+
+
+def test_v2_pads_a_decode_batch_to_the_smallest_graph_that_holds_it():
+    shape, sizes = DecodeShape(max_num_seqs=12, spec_tokens=2, runner=V2), (1, 2, 4, 8, 16)
+    assert [dispatch_decode(M.FULL_AND_PIECEWISE, sizes, shape, n) for n in (1, 2, 3, 4, 5, 6)] == [
+        (M.FULL, 3), (M.FULL, 6), (M.FULL, 9), (M.PIECEWISE, 16), (M.PIECEWISE, 16), (M.NONE, 18)]
+    assert dispatch_decode(M.FULL_DECODE_ONLY, sizes, shape, 4) == (M.NONE, 12)  # no graph holds 12 tokens
+    rounded = DecodeShape(8, spec_tokens=1, runner=V2_ROUNDING)  # its sizes are multiples of 2: it pads as V1
+    assert dispatch_decode(M.FULL_AND_PIECEWISE, (2, 4, 8, 16), rounded, 3) == (M.FULL, 8) == dispatch_decode(
+        M.FULL_AND_PIECEWISE, (2, 4, 8, 16), rounded._replace(runner=ModelRunner.V1), 3)
+
+
+def test_v2_on_vllm_0_23_rounds_the_sizes_in_every_mode():
+    plan = plan_capture_sizes(M.PIECEWISE, DecodeShape(8, spec_tokens=1, runner=V2_ROUNDING))
+    assert plan.sizes == (2, 4, 8, 16)
+    assert plan.notes == ("capture sizes [1, 2, 4, 8, 16] -> [2, 4, 8, 16]: Model Runner V2 with 1 speculative token "
+                          "takes multiples of 2 (its CudaGraphManager rounds them)",)
+    with pytest.raises(GraphConfigError, match=r"all below 4, .*\(Model Runner V2 needs one\)$"):
+        plan_capture_sizes(M.PIECEWISE, DecodeShape(4, spec_tokens=3, runner=V2_ROUNDING), sizes=(1, 2))
+    assert plan_capture_sizes(M.FULL_AND_PIECEWISE, DecodeShape(8, spec_tokens=1, runner=V2)).sizes == (
+        1, 2, 4, 8, 16)  # from vLLM 0.25: kept
+
+
+@pytest.mark.parametrize("runner", [V2, V2_ROUNDING])
+@pytest.mark.parametrize("mode", DECODE_MODES)
+@pytest.mark.parametrize("spec", [0, 1, 2, 3])
+@pytest.mark.parametrize("max_num_seqs", [1, 3, 7, 12, 20, 100, 255, 300, 512])
+def test_under_v2_no_decode_batch_runs_eagerly_and_at_most_one_size_is_added(runner, mode, spec, max_num_seqs):
+    shape = DecodeShape(max_num_seqs, spec, runner=runner)
+    plan = plan_capture_sizes(mode, shape)
+    alone = vllm_ascend_sizes(shape)
+    if runner is V2_ROUNDING:
+        alone = round_for_decode(alone, shape.query_len)
+    assert eager_decode_batches(mode, plan.sizes, shape) == ()
+    assert set(alone) <= set(plan.sizes) and len(set(plan.sizes) - set(alone)) <= 1
+    assert max(plan.sizes) <= shape.ceiling
+
+
+@pytest.mark.parametrize("runner", [V2, V2_ROUNDING])
+@pytest.mark.parametrize("mode", [*DECODE_MODES, M.NONE])
+@pytest.mark.parametrize("sizes", [(1, 2, 4, 8), (2, 4, 8, 16), (4, 12, 16), (3, 6, 48), (1,), (8, 64, 100)])
+@pytest.mark.parametrize(("max_num_seqs", "spec"), [(12, 0), (7, 1), (20, 2), (16, 3)])
+def test_under_v2_the_eager_batches_are_those_it_dispatches_to_no_graph(runner, mode, sizes, max_num_seqs, spec):
+    shape = DecodeShape(max_num_seqs, spec, runner=runner)
+    one_by_one = tuple(n for n in range(1, max_num_seqs + 1) if dispatch_decode(mode, sizes, shape, n)[0] is M.NONE)
+    assert eager_decode_batches(mode, sizes, shape) == (() if mode is M.NONE else one_by_one)
+
+
+def test_under_v2_with_tp_alignment_the_covering_size_is_its_own_decode_graph():
+    """A multiple of TP that is no multiple of 1 + K would be rounded up past itself, the largest size."""
+    shape = DecodeShape(8, spec_tokens=2, runner=V2)  # 24 tokens at most
+    plan = plan_capture_sizes(M.FULL_DECODE_ONLY, shape, aligned=TpAlignment(4, "x"))
+    assert plan.sizes[-1] == 24 and eager_decode_batches(M.FULL_DECODE_ONLY, plan.sizes, shape) == ()
+    tight = DecodeShape(7, spec_tokens=2, runner=V2)  # 21 tokens: no multiple of 2 and 3 in reach holds them
+    plan = plan_capture_sizes(M.FULL_DECODE_ONLY, tight, aligned=FLASHCOMM)
+    assert eager_decode_batches(M.FULL_DECODE_ONLY, plan.sizes, tight) == (7,)
+    assert plan.notes[-1] == ("decode batches of 7 requests run eagerly: no capture size holds them (sizes must be "
+                              "multiples of 6, and FULL decode graphs hold at most 21 tokens)")

@@ -11,7 +11,7 @@ import pytest
 from vllm_ascend_graphs import GraphConfigError
 from vllm_ascend_graphs.enums import CUDAGraphMode
 from vllm_ascend_graphs.probes.environment import Environment
-from vllm_ascend_graphs.rules.capture_plan import DecodeShape, RuntimeGraphs, plan_capture_sizes
+from vllm_ascend_graphs.rules.capture_plan import plan_capture_sizes
 from vllm_ascend_graphs.rules.config import GraphRequest
 from vllm_ascend_graphs.rules.drafter import (
     PROPOSERS,
@@ -26,6 +26,7 @@ from vllm_ascend_graphs.rules.drafter import (
     start_problem,
     tokens_per_request,
 )
+from vllm_ascend_graphs.rules.graph_keys import DecodeShape, RuntimeGraphs
 from vllm_ascend_graphs.rules.kv_connectors import KvTransfer, piecewise_reason, unknown_note
 from vllm_ascend_graphs.rules.models import ModelInfo
 from vllm_ascend_graphs.rules.modes import narrow_mode, resolve

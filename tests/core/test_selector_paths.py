@@ -70,6 +70,7 @@ def test_the_record_keys_in_order(npu):
     assert data == {
         "backend": "aclgraph", "cudagraph_mode": "FULL_AND_PIECEWISE", "npugraph_ex": False, "static_kernel": False,
         "capture_sizes": [1, 2], "options": {}, "graphs": {"FULL": [1, 2], "PIECEWISE": [1, 2]}, "drafter": None,
+        "model_runner": "V1",
         "trail": [{"backend": "aclgraph", "selected": True,
                    "reason": "torch_npu 2.10.0 with the NPU graph API on npu 910B"}],
         "not_reached": ["native", "eager"], "not_requested": ["xlite"],

@@ -57,6 +57,7 @@ def test_what_changed_between_the_releases():
     assert [f.other_compilation_modes for f in (old, rc, main)] == [NO_GRAPHS, NO_GRAPHS, NO_COMPILATION]
     assert rc.speculative_methods - old.speculative_methods == {"dspark"}
     assert main.speculative_methods == rc.speculative_methods
+    assert [f.v2_falls_back_on for f in (old, rc, main)] == [{"0.23.0"}, set(), set()]
     assert old.tp_multiple_triggers == ("additional_config.enable_flashcomm1",
                                         "additional_config.enable_shared_expert_dp")
     assert rc.tp_multiple_triggers == ("additional_config.enable_flashcomm1",)
@@ -141,11 +142,35 @@ def test_the_speculative_methods_are_those_the_proposer_choice_compares_with():
         "ngram", "dspark"}
 
 
+# vllm_ascend/worker/worker.py, 0.23.0.post1 (lines 160-163), and the same test for a newer release of its own.
+WORKER_0_23 = """
+class NPUWorker(WorkerBase):
+    def __init__(self, vllm_config, local_rank, rank, distributed_init_method, is_driver_worker=False, **kwargs):
+        self.use_v2_model_runner = self.vllm_config.use_v2_model_runner
+        if self.use_v2_model_runner and vllm_version_is("0.23.0"):
+            logger.warning("VLLM_USE_V2_MODEL_RUNNER is not supported on vllm 0.23.0; falling back to v1 model runner.")
+            self.use_v2_model_runner = False
+"""
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (WORKER_0_23, {"0.23.0"}),
+    (WORKER_0_23.replace('vllm_version_is("0.23.0")', '(vllm_version_is("0.23.0") or vllm_version_is("0.24.0"))'),
+     {"0.23.0", "0.24.0"}),
+    (WORKER_0_23.replace("self.use_v2_model_runner = False", "logger.info('kept')"), set()),  # warns, runs V2
+    (WORKER_0_23.replace("self.use_v2_model_runner and ", "self.rank == 0 and "), set()),  # not about V2
+    ("self.use_v2_model_runner = self.vllm_config.use_v2_model_runner\n", set()),  # 0.26.0rc and main
+])
+def test_the_vllms_on_which_the_worker_runs_v1_although_v2_is_asked_for(text, expected):
+    assert support._v2_falls_back_on(parse(text)) == expected
+
+
 def installed(tmp_path, monkeypatch, files: dict[str, str]) -> str:
     """A vllm-ascend on sys.path whose import would fail: finding and reading it must import nothing."""
     package = tmp_path / "vllm_ascend"
     (package / "xlite").mkdir(parents=True)
     (package / "spec_decode").mkdir()
+    (package / "worker").mkdir()
     (package / "__init__.py").write_text("raise ImportError('reading vllm-ascend must not import it')\n")
     for name, text in files.items():
         (package / name).write_text(text)
@@ -155,12 +180,14 @@ def installed(tmp_path, monkeypatch, files: dict[str, str]) -> str:
 
 def test_an_installed_vllm_ascend_is_read_from_its_files(tmp_path, monkeypatch):
     installed(tmp_path, monkeypatch, {"xlite/xlite_worker.py": "", "xlite/xlite.py": ADAPTERS,
-                                      "platform.py": OTHER_MODES_MAIN, "spec_decode/__init__.py": SPEC_DECODE})
+                                      "platform.py": OTHER_MODES_MAIN, "spec_decode/__init__.py": SPEC_DECODE,
+                                      "worker/worker.py": WORKER_0_23})
     facts = vllm_ascend_facts("0.30.0")
     assert (facts.source, facts.version, facts.release) == ("vllm-ascend 0.30.0 (installed)", "0.30.0", "main")
     assert "DeepseekV3ForCausalLM" in facts.xlite_architectures and facts.xlite_worker
     assert facts.other_compilation_modes == NO_COMPILATION
     assert facts.speculative_methods == {"ngram", "dspark", "eagle", "eagle3", "mtp"}
+    assert facts.v2_falls_back_on == {"0.23.0"}, "read from its worker, not main's table"
     assert facts.from_table == {"tp_multiple_triggers"}, "the one fact known per release only"
     assert facts.tp_multiple_triggers == BUILTIN["main"].tp_multiple_triggers
     assert facts.source_of("tp_multiple_triggers") == "the built-in table for vllm-ascend main (installed: 0.30.0)"
@@ -175,7 +202,7 @@ def test_what_cannot_be_read_comes_from_the_table_of_its_release(tmp_path, monke
     facts = read_vllm_ascend(package, "0.26.0rc2")
     table = BUILTIN["0.26.0rc"]
     assert facts.from_table == {"xlite_architectures", "other_compilation_modes", "tp_multiple_triggers",
-                                "speculative_methods"}
+                                "speculative_methods", "v2_falls_back_on"}
     assert (facts.xlite_architectures, facts.other_compilation_modes) == (
         table.xlite_architectures, table.other_compilation_modes)
     gone = read_vllm_ascend(installed(tmp_path / "bare", monkeypatch, {}), "0.23.0.post1")

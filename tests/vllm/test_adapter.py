@@ -12,7 +12,7 @@ import inspect
 import pytest
 
 from vllm_ascend_graphs import CUDAGraphMode, GraphConfigError
-from vllm_ascend_graphs.integrations.vllm import adapter
+from vllm_ascend_graphs.integrations.vllm import adapter, patching
 
 
 def test_the_installed_vllm_is_in_the_tested_range():
@@ -28,7 +28,7 @@ def vllm_untouched():
     """vLLM's own classes, without our patches, for the test; the plugin's state is restored after."""
     from vllm_ascend_graphs.integrations import vllm as plugin
 
-    registered = adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    registered = patching.is_patched(adapter.platform_class(), "check_and_update_config")
     plugin.unregister()
     yield plugin
     plugin.unregister()
@@ -41,8 +41,8 @@ def test_a_vllm_outside_the_range_is_left_untouched_with_one_line(version, vllm_
     monkeypatch.setattr(adapter, "vllm_version", lambda: version)
     with caplog.at_level("WARNING", logger=adapter.LOGGER_NAME):
         vllm_untouched.register()
-    assert not adapter.is_patched(adapter.platform_class(), "check_and_update_config")
-    assert not adapter.is_patched(adapter.engine_args_class(), "create_engine_config")
+    assert not patching.is_patched(adapter.platform_class(), "check_and_update_config")
+    assert not patching.is_patched(adapter.engine_args_class(), "create_engine_config")
     (line,) = [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME]
     assert line == (f"vllm-ascend-graphs supports vLLM 0.23.0 to 0.32.0, not {version}: the plugin leaves this "
                     "vLLM untouched (graph settings are vLLM's own)")
@@ -141,9 +141,9 @@ def test_unpatched_is_what_the_class_answered_before_our_patch(vllm_untouched):
         pass
 
     for cls, before in ((Own, "own for Own"), (Inherits, "base for Inherits")):
-        adapter.patch(cls, "answer", lambda original: lambda klass: "ours")
-        assert (cls.answer(), adapter.unpatched(cls, "answer")()) == ("ours", before)
-    assert adapter.unpatched(Base, "answer")() == "base for Base"  # not patched: as it is
+        patching.patch(cls, "answer", lambda original: lambda klass: "ours")
+        assert (cls.answer(), patching.unpatched(cls, "answer")()) == ("ours", before)
+    assert patching.unpatched(Base, "answer")() == "base for Base"  # not patched: as it is
 
 
 def test_run_time_internals():
@@ -272,7 +272,7 @@ def test_building_a_worker_runs_the_check_of_the_recorded_plan(vllm_untouched):
     from vllm_ascend_graphs.integrations.vllm.decision import RECORD_KEY
 
     vllm_untouched.register()
-    assert adapter.is_patched(WorkerBase, "__init__")
+    assert patching.is_patched(WorkerBase, "__init__")
     config = VllmConfig()
     config.additional_config = {RECORD_KEY: {"backend": "tpugraph", "cudagraph_mode": "FULL", "summary": "",
                                              "environment": {"host": "node-a"}}}
@@ -330,7 +330,7 @@ def test_vllms_prometheus_stat_logger_publishes_our_info_metric_after_its_own(ti
     from vllm_ascend_graphs.integrations.vllm.metrics import METRIC
 
     plugin.register()
-    assert adapter.is_patched(PrometheusStatLogger, "log_engine_initialized")
+    assert patching.is_patched(PrometheusStatLogger, "log_engine_initialized")
     config = EngineArgs(model=tiny_model, max_model_len=256, additional_config={"graph_backend": "xlite"}
                         ).create_engine_config()
     record = config.additional_config[plugin.RECORD_KEY]
@@ -372,3 +372,56 @@ def test_the_speculative_and_kv_transfer_configs_and_the_mode_the_user_named():
     assert CompilationConfig().cudagraph_mode is None
     assert not adapter.requested_mode(EngineArgs(model="m"))
     assert adapter.requested_mode(EngineArgs(model="m", compilation_config={"cudagraph_mode": "PIECEWISE"}))
+
+
+def test_model_runner_v2s_graph_keys_and_the_switch_for_it():
+    """The V2 hook wraps `ModelCudaGraphManager.__init__` and reads `_capture_descs`; the decision reads
+    `VllmConfig.use_v2_model_runner`. Only the target model's manager is a `ModelCudaGraphManager`: the
+    speculators' managers derive from `CudaGraphManager` alone, so their graphs are not compared."""
+    import ast
+    import importlib
+    import pkgutil
+
+    import vllm.v1.worker.gpu.spec_decode as spec_decode
+    from vllm.config import CompilationConfig, VllmConfig
+    from vllm.v1.worker.gpu import cudagraph_utils
+
+    assert cudagraph_utils.__name__ == adapter.GRAPH_MANAGER_MODULE
+    manager = cudagraph_utils.ModelCudaGraphManager
+    assert list(inspect.signature(manager.__init__).parameters)[:5] == [
+        "self", "vllm_config", "device", "cudagraph_mode", "decode_query_len"]
+    init = inspect.getsource(cudagraph_utils.CudaGraphManager.__init__)
+    assert "self.vllm_config = vllm_config" in init and "self._capture_descs" in init and "_init_candidates()" in init
+    assert "_capture_descs[mode] = descs" in inspect.getsource(cudagraph_utils.CudaGraphManager._init_candidates)
+    assert "num_tokens" in {f.name for f in dataclasses.fields(cudagraph_utils.BatchExecutionDescriptor)}
+    assert isinstance(inspect.getattr_static(VllmConfig, "use_v2_model_runner"), property)
+    managers = []
+    for info in pkgutil.walk_packages(spec_decode.__path__, f"{spec_decode.__name__}."):
+        module = importlib.import_module(info.name)
+        managers += [value for value in vars(module).values() if isinstance(value, type)
+                     and issubclass(value, cudagraph_utils.CudaGraphManager) and value.__module__ == info.name]
+    assert managers and not any(issubclass(m, manager) for m in managers), managers
+    runner = ast.parse(inspect.getsource(importlib.import_module("vllm.v1.worker.gpu.model_runner")))
+    (resolve,) = [node for node in ast.walk(runner) if isinstance(node, ast.Call)
+                  and getattr(node.func, "attr", None) == "resolve_cudagraph_mode_and_sizes"]
+    takes_v2 = "use_v2_model_runner" in inspect.signature(CompilationConfig.resolve_cudagraph_mode_and_sizes).parameters
+    assert [ast.unparse(k) for k in resolve.keywords if k.arg == "use_v2_model_runner"] == (
+        ["use_v2_model_runner=True"] if takes_v2 else [])
+
+
+def test_the_plans_rule_for_model_runner_v2_is_this_vllms():
+    """vLLM 0.23 and 0.24 round the capture sizes in the V2 graph manager (every mode); from 0.25 it keeps
+    them and rounds its decode graphs. The plan tells them apart by the version: check it on each vLLM."""
+    import vllm
+    from vllm.v1.worker.gpu import cudagraph_utils
+
+    from vllm_ascend_graphs import Environment
+    from vllm_ascend_graphs.rules.graph_keys import ModelRunner
+    from vllm_ascend_graphs.rules.modes import model_runner
+
+    rule, notes = model_runner(Environment(model_runner_v2=True, vllm=vllm.__version__), "native")
+    rounds_sizes = "adjust_cudagraph_sizes_for_spec_decode" in inspect.getsource(cudagraph_utils.CudaGraphManager)
+    rounds_decode_graphs = "round_up(num_tokens, decode_query_len)" in inspect.getsource(
+        cudagraph_utils.CudaGraphManager._init_candidates)
+    assert rounds_sizes != rounds_decode_graphs and notes == []
+    assert rule is (ModelRunner.V2_ROUNDING_SIZES if rounds_sizes else ModelRunner.V2)

@@ -4,7 +4,7 @@ tests/vllm/test_serving.py reads that one from a real server's /metrics)."""
 from __future__ import annotations
 
 from vllm_ascend_graphs.integrations.vllm.metrics import info_labels
-from vllm_ascend_graphs.rules.capture_plan import DecodeShape
+from vllm_ascend_graphs.rules.graph_keys import DecodeShape
 
 
 def record(mode: str, sizes: list[int], graphs: dict[str, list[int]], **extra) -> dict:

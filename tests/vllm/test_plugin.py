@@ -14,7 +14,7 @@ import pytest
 
 from vllm_ascend_graphs import GraphConfigError
 from vllm_ascend_graphs.integrations import vllm as plugin
-from vllm_ascend_graphs.integrations.vllm import RECORD_KEY, adapter
+from vllm_ascend_graphs.integrations.vllm import RECORD_KEY, adapter, patching
 
 
 def test_declared_in_vllm_general_plugins():
@@ -29,14 +29,14 @@ def test_register_is_idempotent_and_reversible():
     patched = platform.check_and_update_config.__func__
     plugin.register()
     assert platform.check_and_update_config.__func__ is patched
-    assert adapter.is_patched(platform, "check_and_update_config")
+    assert patching.is_patched(platform, "check_and_update_config")
     plugin.unregister()
-    assert not adapter.is_patched(platform, "check_and_update_config")
+    assert not patching.is_patched(platform, "check_and_update_config")
     assert platform.check_and_update_config.__func__ is not patched
     assert platform.check_and_update_config.__func__.__module__.startswith("vllm.")
     assert adapter.engine_args_class().create_engine_config.__module__.startswith("vllm.")
     plugin.register()
-    assert adapter.is_patched(platform, "check_and_update_config")
+    assert patching.is_patched(platform, "check_and_update_config")
 
 
 MULTIPROCESS_SCRIPT = textwrap.dedent("""
@@ -102,7 +102,7 @@ def test_multiprocess_engine_loads_the_plugin_in_every_process(tiny_model, tmp_p
 @pytest.fixture
 def unregistered():
     """The plugin undone for the test and registered again after it, as vLLM left it."""
-    registered = adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    registered = patching.is_patched(adapter.platform_class(), "check_and_update_config")
     plugin.unregister()
     yield
     plugin.unregister()
@@ -119,7 +119,7 @@ def test_our_switch_turns_the_plugin_off_with_one_line(unregistered, monkeypatch
         plugin.register()
     assert [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME] == [
         f"vllm-ascend-graphs plugin off (ASCEND_GRAPHS_VLLM_PLUGIN={value}): graph settings are vLLM's own"]
-    assert not adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    assert not patching.is_patched(adapter.platform_class(), "check_and_update_config")
     config = EngineArgs(model=tiny_model, max_model_len=256, additional_config={"graph_backend": "aclgraph"}
                         ).create_engine_config()
     assert RECORD_KEY not in config.additional_config  # vLLM's own settings: nothing decided, nothing recorded
@@ -129,7 +129,7 @@ def test_our_switch_turns_the_plugin_off_with_one_line(unregistered, monkeypatch
 def test_our_switch_on_or_unset_registers(unregistered, monkeypatch, value):
     monkeypatch.setenv(plugin.SWITCH_VAR, value)
     plugin.register()
-    assert adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    assert patching.is_patched(adapter.platform_class(), "check_and_update_config")
 
 
 def test_a_bad_switch_value_is_our_one_line_error(unregistered, monkeypatch, caplog):
@@ -138,4 +138,4 @@ def test_a_bad_switch_value_is_our_one_line_error(unregistered, monkeypatch, cap
         plugin.register()
     assert str(info.value) == "ASCEND_GRAPHS_VLLM_PLUGIN: got 'of'; allowed: 1, on, true or yes; 0, off, false or no"
     assert [r.getMessage() for r in caplog.records if r.name == adapter.LOGGER_NAME] == [str(info.value)]
-    assert not adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    assert not patching.is_patched(adapter.platform_class(), "check_and_update_config")

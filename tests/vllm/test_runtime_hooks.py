@@ -16,7 +16,7 @@ import torch
 from vllm_ascend_graphs import GraphBackend, GraphCaptureError, Plan, Probe, hookimpl
 from vllm_ascend_graphs.hooks.registry import BackendRegistry, reset_registry
 from vllm_ascend_graphs.integrations import vllm as plugin
-from vllm_ascend_graphs.integrations.vllm import adapter, runtime_hooks
+from vllm_ascend_graphs.integrations.vllm import adapter, patching, runtime_hooks
 from vllm_ascend_graphs.integrations.vllm.decision import RECORD_KEY
 from vllm_ascend_graphs.rules.modes import CUDAGraphMode
 
@@ -79,8 +79,8 @@ def test_the_cpu_build_hooks_no_runtime():
     plugin.register()
     platform = adapter.platform_class()
     assert not adapter.supports_static_graphs()
-    assert not adapter.is_patched(platform, "get_static_graph_wrapper_cls")
-    assert not adapter.is_patched(platform, "get_compile_backend")
+    assert not patching.is_patched(platform, "get_static_graph_wrapper_cls")
+    assert not patching.is_patched(platform, "get_compile_backend")
 
 
 PLATFORM_WRAPPER = f"{__name__}.PlatformWrapper"
@@ -110,7 +110,7 @@ def static_platform(monkeypatch):
 
 def test_the_wrapper_hook_names_our_chooser_and_keeps_the_platforms_own_answer(static_platform):
     assert static_platform.get_static_graph_wrapper_cls() == runtime_hooks.WRAPPER  # before any decision too
-    assert adapter.unpatched(static_platform, "get_static_graph_wrapper_cls")() == PLATFORM_WRAPPER
+    assert patching.unpatched(static_platform, "get_static_graph_wrapper_cls")() == PLATFORM_WRAPPER
 
 
 @pytest.mark.parametrize(

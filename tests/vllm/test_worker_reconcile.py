@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from vllm_ascend_graphs.integrations.vllm import adapter, decision
+from vllm_ascend_graphs.integrations.vllm import adapter, decision, patching
 
 MODEL_RUNNER = "vLLM's model runner"
 
@@ -102,7 +102,7 @@ def test_the_dispatcher_is_patched_when_something_imports_it_and_unpatched_after
     code = """
 import sys
 import vllm.config
-from vllm_ascend_graphs.integrations.vllm import adapter
+from vllm_ascend_graphs.integrations.vllm import adapter, patching
 calls = []
 def make(original):
     def wrapped(self, *args):
@@ -113,7 +113,7 @@ adapter.patch_dispatcher_keys(make)
 assert adapter.DISPATCHER_MODULE not in sys.modules  # nothing imported for it
 from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
 assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
-adapter.unpatch_all()
+patching.unpatch_all()
 assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "initialize_cudagraph_keys"
 assert not [f for f in sys.meta_path if type(f).__name__ == "_AfterImport"]
 adapter.patch_dispatcher_keys(make)  # now imported: patched at once
@@ -131,10 +131,10 @@ def test_a_config_without_a_model_is_left_to_the_platform():
 
     from vllm_ascend_graphs.integrations import vllm as plugin
 
-    registered = adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+    registered = patching.is_patched(adapter.platform_class(), "check_and_update_config")
     plugin.register()
     try:
-        assert adapter.is_patched(adapter.platform_class(), "check_and_update_config")
+        assert patching.is_patched(adapter.platform_class(), "check_and_update_config")
         config = VllmConfig()
         current_platform.check_and_update_config(config)
         assert decision.RECORD_KEY not in (config.additional_config or {})
@@ -152,3 +152,86 @@ def test_a_failing_reconcile_is_a_warning_and_the_worker_keeps_its_keys(warnings
     assert start(config, 1).keys_initialized
     assert warnings() == ["graph backend: the worker could not compare its graphs with the record (KeyError: "
                           "'num_tokens'); the model runner goes on with its own"]
+
+
+# -- Model Runner V2: the hook on vLLM's ModelCudaGraphManager ---------------------------------
+
+
+class OneStagePipeline:
+    """Stands in for vLLM's pipeline-parallel group (a process group; the manager asks its rank): one stage."""
+
+    is_first_rank = True
+    is_last_rank = True
+
+
+@pytest.fixture
+def start_v2(monkeypatch):
+    """Model Runner V2 keys its graphs: vLLM's `ModelCudaGraphManager`, built with our hook as `register()`
+    installs it. Stood in: the pipeline group and the device's graph pool."""
+    import vllm.v1.worker.gpu.cudagraph_utils as graph_utils
+    from vllm.platforms import current_platform
+
+    monkeypatch.setattr(graph_utils, "get_pp_group", OneStagePipeline)
+    monkeypatch.setattr(type(current_platform), "_global_graph_pool", object(), raising=False)
+    monkeypatch.setattr(graph_utils.ModelCudaGraphManager, "__init__",
+                        decision.on_graph_manager(graph_utils.ModelCudaGraphManager.__init__))
+
+    def start(config, decode_query_len: int = 1):
+        return graph_utils.ModelCudaGraphManager(config, "cpu", config.compilation_config.cudagraph_mode,
+                                                 decode_query_len)
+
+    return start
+
+
+def test_a_v2_worker_that_keys_what_the_record_says_is_silent(start_v2, warnings):
+    config = worker_config("FULL_AND_PIECEWISE", [1, 2, 4, 8, 12], 12,
+                           {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": [1, 2, 4, 8, 12]})
+    start_v2(config)
+    assert warnings() == [] and config.additional_config[decision.RECORD_KEY]["overrides"] == []
+
+
+def test_a_v2_worker_that_keys_otherwise_warns_once_and_records_it(start_v2, warnings):
+    # The record predicted decode graphs up to 16 tokens; V2 keys them only up to max_num_seqs, 12.
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 16], 12, {"FULL": [1, 2, 4, 8, 16], "PIECEWISE": []})
+    start_v2(config)
+    text = (f"{MODEL_RUNNER} changed graphs from FULL [1, 2, 4, 8, 16], PIECEWISE [] to FULL [1, 2, 4, 8], "
+            "PIECEWISE []")
+    assert warnings() == [f"graph backend plan overridden: {text}"]
+    record = config.additional_config[decision.RECORD_KEY]
+    assert record["graphs"] == {"FULL": [1, 2, 4, 8], "PIECEWISE": []}
+    assert [o["setting"] for o in record["overrides"]] == ["graphs"] and record["summary"].endswith(f"[{text}]")
+
+
+def test_a_failing_v2_reconcile_is_a_warning_and_the_manager_keeps_its_keys(start_v2, warnings, monkeypatch):
+    def broken(manager):
+        raise AttributeError("_capture_descs")
+
+    monkeypatch.setattr(adapter, "manager_graphs", broken)
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 12], 12, {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": []})
+    assert start_v2(config).needs_capture()
+    assert warnings() == ["graph backend: the worker could not compare its graphs with the record (AttributeError: "
+                          "_capture_descs); the model runner goes on with its own"]
+
+
+def test_the_v2_graph_manager_is_patched_when_something_imports_it_and_unpatched_after():
+    code = """
+import sys
+import vllm.config
+from vllm_ascend_graphs.integrations.vllm import adapter, patching
+def make(original):
+    def wrapped(self, *args, **kwargs):
+        return original(self, *args, **kwargs)
+    return wrapped
+adapter.patch_dispatcher_keys(make)
+adapter.patch_graph_manager(make)  # both wait for their own module
+assert adapter.GRAPH_MANAGER_MODULE not in sys.modules
+from vllm.v1.worker.gpu.cudagraph_utils import ModelCudaGraphManager
+assert ModelCudaGraphManager.__init__.__name__ == "wrapped"
+from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
+assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
+patching.unpatch_all()
+assert ModelCudaGraphManager.__init__.__name__ == "__init__"
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip().endswith("ok"), done.stderr[-3000:]

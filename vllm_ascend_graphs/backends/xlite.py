@@ -66,7 +66,7 @@ class XliteBackend(AclGraphRuntime, GraphBackend):
         if request.cudagraph_mode is CUDAGraphMode.NONE and mode is not CUDAGraphMode.NONE:
             notes += ("beside xlite, vLLM Ascend sets the mode itself: to run without graphs, use enforce_eager=True "
                       "or turn xlite off",)
-        settings = resolve(request, environment, model, mode=mode)
+        settings = resolve(request, environment, model, mode=mode, backend=self.name)
         options = {"xlite_mode": "full" if full_mode else "decode_only",
                    **compile_options(request, environment, settings)}
         return Plan.from_settings(self.name, settings, options=options, notes=notes)

@@ -349,14 +349,14 @@ def render(selection: Selection, environment: Environment, model: ModelInfo) -> 
 
 
 def _show_sizes(sizes: tuple[int, ...], none: str = "none (no graphs are captured)") -> str:
-    from ..rules.capture_plan import show_sizes
+    from ..rules.graph_keys import show_sizes
 
     return show_sizes(sizes, whole_up_to=8) if sizes else none
 
 
 def _decode_coverage(selection: Selection) -> str:
     """Which uniform decode batches replay a graph, in requests per step."""
-    from ..rules.capture_plan import eager_decode_batches, spans
+    from ..rules.graph_keys import eager_decode_batches, spans
 
     plan, shape = selection.plan, selection.shape
     if plan.cudagraph_mode is CUDAGraphMode.NONE:

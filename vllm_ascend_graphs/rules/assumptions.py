@@ -68,6 +68,8 @@ ENVIRONMENT_KEYS: dict[str, Callable[[str, str], object]] = {
     "cann": _version,
     "xlite": _version,
     "vllm_ascend": _choice(RELEASES),  # a release with a built-in table: planning needs its facts
+    "vllm": _version,
+    "model_runner": _choice(("v1", "v2")),
     "tp": _count(1),
     "pp": _count(1),
     "dp": _count(1),
@@ -128,6 +130,8 @@ class Assumptions(NamedTuple):
 
     def apply_to_environment(self, env: Environment) -> Environment:
         changes = dict(self.environment)
+        if "model_runner" in changes:
+            changes["model_runner_v2"] = changes.pop("model_runner") == "v2"
         for flag in ("launch_blocking", "expert_parallel", "sequence_parallel_moe", "static_graphs"):
             if flag in changes:
                 changes[flag] = bool(changes[flag])

@@ -1,67 +1,40 @@
-"""Which batch sizes get graphs, and what vLLM's model runner captures and replays from them (pure).
+"""Which batch sizes get graphs (pure): the list of capture sizes the platform's pass leaves in
+`compilation_config`.
 
-The platform's pass leaves one list of capture sizes in `compilation_config`. The model runner
-then decides what is captured, at worker start: vLLM rounds the sizes to multiples of the decode
-query length (1 + speculative tokens) when decode graphs are FULL, and its `CudagraphDispatcher`
-turns the list into graphs per runtime mode: FULL graphs for uniform decode batches of up to
-`max_num_seqs` requests, PIECEWISE (or FULL, in mode FULL) graphs for every size. A decode batch
-replays the graph of the smallest size that holds it; above the largest size it runs eagerly.
+The model runner decides at worker start what is captured from it (`graph_keys`): vLLM rounds the
+sizes to multiples of the decode query length (1 + speculative tokens) when decode graphs are FULL,
+and a decode batch replays the graph of the smallest size that holds it; above the largest size it
+runs eagerly. Model Runner V2 keys its graphs by rules of its own (`graph_keys.ModelRunner`).
 
 vLLM Ascend's grid stops at the largest default size that fits `max_num_seqs x (1 + K)`, so with
 an off-grid `max_num_seqs` (12: sizes 1, 2, 4, 8) the largest decode batches (9 to 12 requests)
 run eagerly, 7.6 times slower on a 910B2 (vllm-ascend issue #16049). This plan adds the exact
 ceiling whenever decode graphs are on: the one size every full decode batch needs. Padding above
-the ceiling would not help, since a uniform decode batch never has more tokens than it.
+the ceiling would not help, since a uniform decode batch never has more tokens than it. Where a
+drafter has steps of its own that need graphs (a draft model's longer first pass on V1, V2's
+draft-decode steps), the plan adds the size that covers them too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from typing import NamedTuple
 
 from ..enums import CUDAGraphMode
 from ..errors import GraphConfigError
+from .graph_keys import (
+    DecodeShape,
+    ModelRunner,
+    draft_decode_eager,
+    eager_decode_batches,
+    eager_draft_batches,
+    round_up,
+    show_sizes,
+    spans,
+)
 
 MAX_DEFAULT_CAPTURE_SIZE = 512
 REDUCED_CAPTURE_SIZE_COUNT = 4  # Ascend 950 with piecewise graphs, until a newer driver lifts it
-
-
-class DecodeShape(NamedTuple):
-    """What bounds a uniform decode batch: requests, tokens per request, tokens per step."""
-
-    max_num_seqs: int = 256
-    spec_tokens: int = 0
-    max_num_batched_tokens: int | None = None  # None: not known here, so not a limit
-    # Tokens per request of a drafter that dispatches on the target's keys with more tokens than the
-    # target's decode step (vLLM's draft models add an input slot): its largest first pass needs a graph too.
-    draft_tokens_per_request: int | None = None
-
-    @property
-    def query_len(self) -> int:
-        """Tokens per request in a decode step: one, plus the speculative tokens to verify."""
-        return 1 + self.spec_tokens
-
-    @property
-    def max_requests(self) -> int:
-        """The most requests one decode step can hold (the scheduler's token budget may cap it)."""
-        if self.max_num_batched_tokens is None:
-            return self.max_num_seqs
-        return max(1, min(self.max_num_seqs, self.max_num_batched_tokens // self.query_len))
-
-    @property
-    def ceiling(self) -> int:
-        """The token count of the largest decode batch: the one capture size that covers them all."""
-        return self.max_requests * self.query_len
-
-
-class RuntimeGraphs(NamedTuple):
-    """The token counts the model runner captures a graph for, per runtime mode."""
-
-    full: tuple[int, ...] = ()
-    piecewise: tuple[int, ...] = ()
-
-    def to_dict(self) -> dict[str, list[int]]:
-        return {"FULL": list(self.full), "PIECEWISE": list(self.piecewise)}
 
 
 class CapturePlan(NamedTuple):
@@ -102,7 +75,7 @@ def round_for_decode(sizes: tuple[int, ...], multiple: int) -> tuple[int, ...]:
     a multiple of the decode query length, none above the largest size (or that multiple alone)."""
     if not sizes:
         return sizes
-    rounded = sorted({_round_up(s, multiple) for s in sizes if _round_up(s, multiple) <= sizes[-1]})
+    rounded = sorted({round_up(s, multiple) for s in sizes if round_up(s, multiple) <= sizes[-1]})
     return tuple(rounded or ([multiple] if multiple <= sizes[-1] else []))
 
 
@@ -145,21 +118,29 @@ def plan_capture_sizes(
                 f"compilation_config.{given}: got {what}, no multiple of tensor_parallel_size {step}, which "
                 f"{aligned.by} requires; allowed: sizes that are multiples of {step}"
             )
-    if mode.decode_mode is CUDAGraphMode.FULL and shape.query_len > 1:
+    speculative = _tokens(shape.spec_tokens, "speculative token")
+    if _rounds_sizes(mode, shape):
         step = _decode_multiple(shape, aligned)
-        speculative = _tokens(shape.spec_tokens, "speculative token")
-        chosen = _changed(chosen, round_for_decode(chosen, step), notes,
-                          f"FULL decode graphs with {speculative} take multiples of {step} (vLLM's model runner "
-                          "rounds them)")
+        v1 = shape.runner is ModelRunner.V1
+        why = (f"FULL decode graphs with {speculative} take multiples of {step} (vLLM's model runner rounds them)"
+               if v1 else f"Model Runner V2 with {speculative} takes multiples of {step} (its CudaGraphManager "
+               "rounds them)")
+        chosen = _changed(chosen, round_for_decode(chosen, step), notes, why)
         if not chosen and given:
+            needs = "vLLM's FULL decode graphs need" if v1 else "Model Runner V2 needs"
             raise GraphConfigError(
                 f"compilation_config.{given}: got {what}, all below {step}, the tokens of one decode step with "
-                f"{speculative}; allowed: a size of at least {step} (vLLM's FULL decode graphs need one)"
+                f"{speculative}; allowed: a size of at least {step} ({needs} one)"
             )
+    elif _rounds_decode_graphs(mode, shape):
+        step = math.lcm(step, shape.query_len)  # the covering size must be its own FULL decode graph
     cover = _covering_size(mode, chosen, shape, step)
+    draft_step = math.lcm(aligned.tp if aligned else 1,
+                          shape.query_len if shape.runner is ModelRunner.V2_ROUNDING_SIZES else 1)
     if not given:
         chosen = _with_cover(mode, chosen, shape, cover, step, notes)
         chosen = _with_draft_cover(mode, chosen, shape, step, notes)
+        chosen = _with_draft_decode_cover(mode, chosen, shape, draft_step, notes)
     if soc == "950" and mode.needs_piecewise_compilation and len(chosen) > REDUCED_CAPTURE_SIZE_COUNT:
         reduced = _spread(chosen, REDUCED_CAPTURE_SIZE_COUNT)
         notes.append(f"capture sizes {len(chosen)} -> {len(reduced)} {list(reduced)}: Ascend 950 drivers support "
@@ -169,7 +150,41 @@ def plan_capture_sizes(
     if eager:
         why = f"{given} was given; {cover} would cover them" if given else _uncoverable(shape, step)
         notes.append(f"decode batches of {spans(eager)} requests run eagerly: no capture size holds them ({why})")
+    draft_eager = draft_decode_eager(mode, chosen, shape)
+    if draft_eager:
+        why = f"{given} was given" if given else f"sizes must be multiples of {draft_step}"
+        notes.append(f"draft-decode steps of {spans(draft_eager)} requests run eagerly: Model Runner V2's draft-decode "
+                     f"graphs hold one token per request at sizes up to max_num_seqs {shape.max_num_seqs} ({why})")
     return CapturePlan(chosen, tuple(notes))
+
+
+def _with_draft_decode_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, step: int,
+                      notes: list[str]) -> tuple[int, ...]:
+    """`sizes` plus the largest draft-decode step (a multiple of `step`) where Model Runner V2's draft-decode
+    graphs would otherwise leave draft-decode steps eager: the target's ceiling is above max_num_seqs."""
+    saved_from = draft_decode_eager(mode, sizes, shape)
+    cover = shape.max_requests // step * step
+    if not saved_from or cover < 1:
+        return sizes
+    covered = tuple(sorted({*sizes, cover}))
+    saved = sorted(set(saved_from) - set(draft_decode_eager(mode, covered, shape)))
+    if not saved:
+        return sizes
+    notes.append(f"adds {cover}: draft-decode steps of {spans(tuple(saved))} requests would otherwise run eagerly "
+                 f"(Model Runner V2 keys them at one token per request, up to max_num_seqs {shape.max_num_seqs})")
+    return covered
+
+
+def _rounds_sizes(mode: CUDAGraphMode, shape: DecodeShape) -> bool:
+    """Whether the worker rounds the capture sizes to multiples of the decode query length."""
+    if shape.query_len == 1 or shape.runner is ModelRunner.V2:
+        return False
+    return shape.runner is ModelRunner.V2_ROUNDING_SIZES or mode.decode_mode is CUDAGraphMode.FULL
+
+
+def _rounds_decode_graphs(mode: CUDAGraphMode, shape: DecodeShape) -> bool:
+    """Whether Model Runner V2 (vLLM 0.25 on) rounds its FULL decode graphs up to multiples of 1 + K."""
+    return shape.runner is ModelRunner.V2 and mode.separate_decode_routine and shape.query_len > 1
 
 
 def _changed(before: tuple[int, ...], after: tuple[int, ...], notes: list[str], why: str) -> tuple[int, ...]:
@@ -200,7 +215,7 @@ def _with_draft_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: Decode
     per_request = shape.draft_tokens_per_request
     if not per_request or mode is CUDAGraphMode.NONE:
         return sizes
-    cover = _round_up(shape.max_requests * per_request, step)
+    cover = round_up(shape.max_requests * per_request, step)
     if shape.max_num_batched_tokens is not None and cover > shape.max_num_batched_tokens:
         return sizes
     covered = tuple(sorted({*sizes, cover}))
@@ -216,7 +231,7 @@ def _uncoverable(shape: DecodeShape, step: int) -> str:
     """Why no size of the plan's own covers the largest decode batches: the multiple every size must be,
     and what stops the one above the ceiling."""
     limits = [f"sizes must be multiples of {step}"]
-    if shape.max_num_batched_tokens is not None and _round_up(shape.ceiling, step) > shape.max_num_batched_tokens:
+    if shape.max_num_batched_tokens is not None and round_up(shape.ceiling, step) > shape.max_num_batched_tokens:
         limits.append(f"max_num_batched_tokens is {shape.max_num_batched_tokens}")
     else:
         limits.append(f"FULL decode graphs hold at most {shape.max_num_seqs * shape.query_len} tokens")
@@ -243,80 +258,9 @@ def _covering_size(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeSha
     """The one size, a multiple of `step` within the token budget, that leaves the fewest decode batches
     eager: the ceiling rounded up to `step`, or, where FULL decode graphs stop below that, rounded down."""
     budget = shape.max_num_batched_tokens
-    candidates = {_round_up(shape.ceiling, step), max(step, shape.ceiling // step * step)}
+    candidates = {round_up(shape.ceiling, step), max(step, shape.ceiling // step * step)}
     fitting = sorted(c for c in candidates if budget is None or c <= budget) or [step]  # (the budget is below step)
     return min(fitting, key=lambda c: (len(eager_decode_batches(mode, tuple(sorted({*sizes, c})), shape)), c))
-
-
-def runtime_graphs(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> RuntimeGraphs:
-    """What the dispatcher captures: FULL graphs for uniform decode (mode FULL: for every size),
-    PIECEWISE graphs for every size when mixed batches run piecewise."""
-    if mode is CUDAGraphMode.NONE:
-        return RuntimeGraphs()
-    mixed = sizes if mode.mixed_mode is not CUDAGraphMode.NONE else ()
-    if mode is CUDAGraphMode.FULL:
-        return RuntimeGraphs(full=mixed)
-    decode: tuple[int, ...] = ()
-    if mode.decode_mode is CUDAGraphMode.FULL:
-        top = shape.max_num_seqs * shape.query_len
-        decode = tuple(s for s in sizes if shape.query_len <= s <= top)
-    return RuntimeGraphs(full=decode, piecewise=mixed)
-
-
-def dispatch_decode(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
-                    requests: int) -> tuple[CUDAGraphMode, int]:
-    """The runtime mode and padded token count the dispatcher gives a uniform decode batch of `requests`
-    requests: the smallest size that holds it, replayed as a FULL graph where one exists, else
-    PIECEWISE; no size or no graph: eager (NONE)."""
-    return dispatch_uniform(mode, sizes, shape, requests * shape.query_len)
-
-
-def dispatch_uniform(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape,
-                     tokens: int) -> tuple[CUDAGraphMode, int]:
-    """`dispatch_decode` for any token count flagged uniform decode (a drafter's first pass): above the
-    uniform decode keys (`max_num_seqs x (1 + K)` tokens) only a mixed graph holds it."""
-    if mode is CUDAGraphMode.NONE or not sizes or tokens > sizes[-1]:
-        return CUDAGraphMode.NONE, tokens
-    padded = next(size for size in sizes if size >= tokens)
-    graphs = runtime_graphs(mode, sizes, shape)
-    if padded in graphs.full:
-        return CUDAGraphMode.FULL, padded
-    if padded in graphs.piecewise:
-        return CUDAGraphMode.PIECEWISE, padded
-    return CUDAGraphMode.NONE, tokens
-
-
-def eager_decode_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> tuple[int, ...]:
-    """The decode batch sizes (in requests) that replay no graph although the mode has graphs: those
-    that pad to a size without a graph, and those above the largest size. (`dispatch_decode` for
-    every batch size gives the same, one size at a time; this walks the sizes, for the selector's
-    hot path.)"""
-    if mode is CUDAGraphMode.NONE:
-        return ()
-    graphs = runtime_graphs(mode, sizes, shape)
-    replayed, query_len = {*graphs.full, *graphs.piecewise}, shape.query_len
-    eager: list[int] = []
-    low = 0
-    for size in sizes:  # batches of low < tokens <= size pad to size
-        if size not in replayed:
-            eager.extend(range(low // query_len + 1, size // query_len + 1))
-        low = size
-    eager.extend(range(low // query_len + 1, shape.max_requests + 1))
-    return tuple(n for n in eager if n <= shape.max_requests)
-
-
-def eager_draft_batches(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape) -> tuple[int, ...]:
-    """The decode batches (requests) whose drafter first pass (`shape.draft_tokens_per_request` tokens per
-    request) replays no graph although the mode has graphs."""
-    per_request = shape.draft_tokens_per_request
-    if not per_request or mode is CUDAGraphMode.NONE:
-        return ()
-    return tuple(b for b in range(1, shape.max_requests + 1)
-                 if dispatch_uniform(mode, sizes, shape, b * per_request)[0] is CUDAGraphMode.NONE)
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple
 
 
 def _spread(sizes: tuple[int, ...], count: int) -> tuple[int, ...]:
@@ -325,29 +269,5 @@ def _spread(sizes: tuple[int, ...], count: int) -> tuple[int, ...]:
     return tuple(sizes[round(i * step)] for i in range(count))
 
 
-def spans(batches: tuple[int, ...]) -> str:
-    """Request counts as ranges: "9-12", "3", "5-7, 9"."""
-    def span(first: int, last: int) -> str:
-        return str(first) if first == last else f"{first}-{last}"
-
-    parts = []
-    start = previous = batches[0]
-    for current in batches[1:]:
-        if current != previous + 1:
-            parts.append(span(start, previous))
-            start = current
-        previous = current
-    parts.append(span(start, previous))
-    return ", ".join(parts)
-
-
 def _tokens(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def show_sizes(sizes: Sequence[int], *, whole_up_to: int = 6) -> str:
-    """Sizes for a message or `explain`: the whole list when short, else the count, the first three and the
-    largest (every list of sizes the package prints goes through here, so all read alike)."""
-    if len(sizes) > whole_up_to:
-        return f"{len(sizes)} sizes [{', '.join(map(str, sizes[:3]))}, ..., {sizes[-1]}]"
-    return str(list(sizes))

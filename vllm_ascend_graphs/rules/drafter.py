@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from ..enums import CUDAGraphMode
 from ..errors import GraphConfigError, invalid, show
-from .capture_plan import DecodeShape, RuntimeGraphs, dispatch_uniform, runtime_graphs, spans
+from .graph_keys import DecodeShape, RuntimeGraphs, dispatch_uniform, runtime_graphs, spans
 
 KEY = "speculative_config"
 V1 = "V1"

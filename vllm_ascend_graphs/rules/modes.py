@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..enums import AttentionSupport, CUDAGraphMode
 from ..errors import GraphConfigError
 from ..probes import vllm_ascend as vllm_ascend_support
-from . import drafter
-from .capture_plan import DecodeShape, TpAlignment, plan_capture_sizes
+from . import drafter, drafter_v2
+from .capture_plan import TpAlignment, plan_capture_sizes
+from .graph_keys import DecodeShape, ModelRunner
 from .kv_connectors import piecewise_reason
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ def resolve(
     model: ModelInfo,
     *,
     mode: CUDAGraphMode | None = None,
+    backend: str = "aclgraph",
 ) -> GraphSettings:
     """All rules for one graph backend. `mode` replaces the requested mode (XliteGraph does so)."""
     start = mode or request.cudagraph_mode or DEFAULT_MODE
@@ -176,11 +178,13 @@ def resolve(
         soc=environment.soc,
         compiling=request.compiling,
     )
-    capture = plan_capture_sizes(effective, decode_shape(request, environment, model), sizes=request.capture_sizes,
-                                 max_size=request.max_capture_size, soc=environment.soc,
+    runner, runner_notes = model_runner(environment, backend) if effective is not CUDAGraphMode.NONE else (
+        ModelRunner.V1, [])
+    capture = plan_capture_sizes(effective, decode_shape(request, environment, model, runner),
+                                 sizes=request.capture_sizes, max_size=request.max_capture_size, soc=environment.soc,
                                  aligned=tp_alignment(request, environment))
     return GraphSettings(effective, npugraph_ex, static_kernel, capture.sizes,
-                         (*first, *notes, *ex_notes, *capture.notes))
+                         (*first, *notes, *ex_notes, *runner_notes, *capture.notes))
 
 
 def _mode_the_drafter_starts_with(request: GraphRequest, environment: Environment, mode: CUDAGraphMode,
@@ -207,10 +211,11 @@ def _mode_the_drafter_starts_with(request: GraphRequest, environment: Environmen
 
 
 def drafter_plan(request: GraphRequest, environment: Environment, model: ModelInfo, mode: CUDAGraphMode,
-                 sizes: tuple[int, ...]) -> drafter.DrafterPlan | None:
-    """What vLLM Ascend's drafter captures and replays with the target's `mode` and `sizes` (None without
-    speculative decoding, or off vLLM Ascend's NPU platform). A method its release has no proposer for,
-    or a padded-batch setting its proposer refuses, is the one-line error its start would raise."""
+                 sizes: tuple[int, ...], runner: ModelRunner = ModelRunner.V1) -> drafter.DrafterPlan | None:
+    """What vLLM Ascend's drafter captures and replays with the target's `mode` and `sizes` on the model
+    runner `runner` (None without speculative decoding, or off vLLM Ascend's NPU platform). A method its
+    release has no proposer for, or a padded-batch setting its proposer refuses, is the one-line error
+    its start would raise."""
     spec = request.speculative
     if spec is None or environment.device != "npu":
         return None
@@ -218,8 +223,11 @@ def drafter_plan(request: GraphRequest, environment: Environment, model: ModelIn
     proposer = drafter.proposer_of(spec.method, facts.speculative_methods, facts.source)
     drafter.check_padded_batch(spec, proposer)
     graphs_on = drafter.uses_graphs(mode, compiling=request.compiling, enforce_eager=request.enforce_eager)
-    return drafter.plan_drafter(spec, proposer, mode, sizes, decode_shape(request, environment, model),
-                                graphs_on=graphs_on, model_type=model.model_type or model.architecture)
+    shape = decode_shape(request, environment, model, runner)
+    if runner is not ModelRunner.V1:
+        return drafter_v2.plan_drafter_v2(spec, proposer, mode, sizes, shape, graphs_on=graphs_on)
+    return drafter.plan_drafter(spec, proposer, mode, sizes, shape, graphs_on=graphs_on,
+                                model_type=model.model_type or model.architecture)
 
 
 def _under_other_compilation_mode(mode: CUDAGraphMode, compilation_mode: str,
@@ -251,11 +259,53 @@ def tp_alignment(request: GraphRequest, environment: Environment) -> TpAlignment
     return None if by is None else TpAlignment(environment.tp, by)
 
 
-def decode_shape(request: GraphRequest, environment: Environment, model: ModelInfo | None = None) -> DecodeShape:
-    """The decode batches this deployment can form, and its drafter's first pass where that is longer than
-    the target's decode step: they decide which sizes need graphs."""
+def decode_shape(request: GraphRequest, environment: Environment, model: ModelInfo | None = None,
+                 runner: ModelRunner = ModelRunner.V1) -> DecodeShape:
+    """The decode batches this deployment can form, the model runner that keys their graphs, and the
+    drafter's steps that need graphs of their own: they decide which sizes need graphs. On the V1 runner
+    that is a drafter's first pass longer than the target's decode step; under Model Runner V2, with 2 or
+    more speculative tokens, the drafter's draft-decode steps (vLLM's V2 takes only drafters with a model:
+    EAGLE, EAGLE3 and MTP key them; DFlash and DSpark, whose speculators are not modelled, at worst gain a
+    size)."""
     draft = None
-    if request.speculative is not None and environment.device == "npu" and model is not None:
+    if runner is ModelRunner.V1 and request.speculative is not None and environment.device == "npu" and model:
         draft = drafter.draft_tokens(request.speculative, environment.vllm_ascend_facts.speculative_methods,
                                      model.model_type or model.architecture)
-    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens, draft)
+    draft_decode = runner is not ModelRunner.V1 and environment.spec_tokens >= 2
+    return DecodeShape(request.max_num_seqs, environment.spec_tokens, request.max_num_batched_tokens, runner,
+                       draft_decode, draft)
+
+
+V2_ASKED = "Model Runner V2 (VLLM_USE_V2_MODEL_RUNNER=1)"
+V2_SKIPS_ROUNDING = (0, 25)  # from this vLLM on, Model Runner V2 keeps the capture sizes (ModelRunner.V2)
+
+
+def model_runner(environment: Environment, backend: str) -> tuple[ModelRunner, list[str]]:
+    """The model runner that keys the graphs in the worker, with a note where Model Runner V2 is asked for
+    and vLLM Ascend's worker runs V1 instead: XliteWorker and the 310P worker build their own V1 runner,
+    and some releases fall back to V1 on some vLLMs (`VllmAscendFacts.v2_falls_back_on`)."""
+    if not environment.model_runner_v2:
+        return ModelRunner.V1, []
+    vllm = environment.vllm
+    if backend != "native":  # vLLM Ascend's workers
+        facts = environment.vllm_ascend_facts
+        vllm = vllm or vllm_ascend_support.PAIRED_VLLM[facts.release]
+        worker = {"xlite": "XliteWorker", "310P": "NPUWorker310 (Ascend 310P)"}.get(
+            "xlite" if backend == "xlite" else environment.soc or "")
+        why = None
+        if worker:
+            why = f"vLLM Ascend's {worker} builds the V1 model runner"
+        elif vllm in facts.v2_falls_back_on:  # (its `vllm_version_is`: the exact version)
+            why = f"{facts.source_of('v2_falls_back_on')} runs the V1 model runner on vLLM {vllm}"
+        if why:
+            return ModelRunner.V1, [f"{V2_ASKED} does not run: {why}, which keys the graphs"]
+    return (ModelRunner.V2_ROUNDING_SIZES if _release(vllm) < V2_SKIPS_ROUNDING else ModelRunner.V2), []
+
+
+def _release(version: str | None) -> tuple[int, int]:
+    """(major, minor) of a vLLM version; an unknown one counts as the newest."""
+    parts = (version or "").split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return (999, 0)

@@ -11,11 +11,11 @@ from ..hooks.isolation import PluginError
 from ..hooks.registry import BackendRegistry, get_registry
 from ..probes.environment import Environment, probe_environment
 from ..rules.assumptions import Assumptions
-from ..rules.capture_plan import DecodeShape, RuntimeGraphs, runtime_graphs
 from ..rules.config import AUTO, ROOT, GraphRequest
 from ..rules.drafter import DrafterPlan
+from ..rules.graph_keys import DecodeShape, RuntimeGraphs, runtime_graphs
 from ..rules.models import ModelInfo
-from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape, drafter_plan
+from ..rules.modes import DEFAULT_MODE, CUDAGraphMode, decode_shape, drafter_plan, model_runner
 
 
 class Attempt(NamedTuple):
@@ -72,6 +72,7 @@ class Selection(NamedTuple):  # not a dataclass: docs/architecture.md, "Rules of
             **{k: v for k, v in plan.items() if k != "notes"},
             "graphs": self.graphs.to_dict(),
             "drafter": self.drafter.to_dict() if self.drafter else None,
+            "model_runner": self.shape.runner.value,
             "trail": [{"backend": a.backend, "selected": a.selected, "reason": a.reason} for a in self.trail],
             "not_reached": list(self.not_reached),
             "not_requested": list(self.not_requested),
@@ -134,9 +135,11 @@ def select(
                     trail.append(Attempt(backend.name, True, reason))
                     names = tuple(b.name for b in chain)
                     asked = names[0] if request.requested_names or request.xlite_graph_config.enabled else None
-                    drafter = drafter_plan(request, environment, model, plan.cudagraph_mode, plan.capture_sizes)
+                    runner = model_runner(environment, backend.name)[0]
+                    drafter = drafter_plan(request, environment, model, plan.cudagraph_mode, plan.capture_sizes,
+                                           runner)
                     return Selection(backend, plan, tuple(trail), names, tuple(registry.names()), tuple(notes),
-                                     decode_shape(request, environment, model), asked, drafter)
+                                     decode_shape(request, environment, model, runner), asked, drafter)
         trail.append(Attempt(backend.name, False, reason))
         if not request.graph_fallback:
             raise BackendUnavailableError(

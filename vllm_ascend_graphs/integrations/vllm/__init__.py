@@ -19,13 +19,14 @@ import os
 from typing import Any
 
 from ...errors import GraphConfigError, invalid
-from . import adapter, metrics
+from . import adapter, metrics, patching
 from .decision import (
     RECORD_KEY,
     REQUESTED_MODE,
     REQUESTED_SIZES,
     on_check_and_update_config,
     on_dispatcher_keys,
+    on_graph_manager,
     reconcile_recorded,
 )
 from .worker_check import on_worker_start
@@ -56,16 +57,17 @@ def register() -> None:
         adapter.logger().warning(why_not)
         return
     platform = adapter.platform_class()
-    adapter.patch(platform, "check_and_update_config", on_check_and_update_config)
-    adapter.patch(adapter.engine_args_class(), "create_engine_config", _finish_engine_config)
+    patching.patch(platform, "check_and_update_config", on_check_and_update_config)
+    patching.patch(adapter.engine_args_class(), "create_engine_config", _finish_engine_config)
     adapter.patch_worker_start(on_worker_start)
     adapter.patch_engine_initialized(metrics.on_engine_initialized)
     if adapter.supports_static_graphs():
         from . import runtime_hooks
 
         adapter.patch_dispatcher_keys(on_dispatcher_keys)
-        adapter.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.naming(runtime_hooks.WRAPPER))
-        adapter.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
+        adapter.patch_graph_manager(on_graph_manager)
+        patching.patch(platform, "get_static_graph_wrapper_cls", runtime_hooks.naming(runtime_hooks.WRAPPER))
+        patching.patch(platform, "get_compile_backend", runtime_hooks.answering(runtime_hooks.COMPILER))
     adapter.logger().debug("vllm-ascend-graphs plugin registered")
 
 
@@ -83,7 +85,7 @@ def switched_on() -> bool:
 
 def unregister() -> None:
     """Undo `register()` (tests, and embedders that want vLLM's own behaviour back)."""
-    adapter.unpatch_all()
+    patching.unpatch_all()
 
 
 def decision_of(llm: Any) -> dict[str, Any]:

@@ -13,21 +13,16 @@ used here; `make test` runs it on the newest supported vLLM and in each contract
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import logging
 import re
-import sys
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
+
+from . import patching
 
 SUPPORTED_VLLM = ((0, 23, 0), (0, 32, 0))  # the oldest and the newest vLLM this adapter is tested on
 LOGGER_NAME = "vllm.plugins.vllm_ascend_graphs"  # a child of "vllm": vLLM's handlers print it
 
-_MISSING = object()
-_patches: dict[tuple[type, str], object] = {}
 # The model runner's graph keys and the workers' base class: importing these modules costs about half
 # a second, which processes that never run a model (the front end) must not pay, so each is patched
 # when something imports it.
@@ -35,6 +30,8 @@ DISPATCHER_MODULE = "vllm.v1.cudagraph_dispatcher"
 WORKER_MODULE = "vllm.v1.worker.worker_base"
 # vLLM's stat loggers, imported only by the process that serves the engine's metrics: patched likewise.
 STAT_LOGGER_MODULE = "vllm.v1.metrics.loggers"
+# Model Runner V2's graph keys (its `ModelCudaGraphManager`), patched the same way.
+GRAPH_MANAGER_MODULE = "vllm.v1.worker.gpu.cudagraph_utils"
 
 
 def logger() -> logging.Logger:
@@ -57,7 +54,7 @@ def unsupported_version(version: str) -> str | None:
             f"not {version}: the plugin leaves this vLLM untouched (graph settings are vLLM's own)")
 
 
-# -- patching ---------------------------------------------------------------------------------
+# -- what the plugin hooks ---------------------------------------------------------------------------------
 
 
 def platform_class() -> type:
@@ -73,19 +70,6 @@ def engine_args_class() -> type:
     return EngineArgs
 
 
-def patch(cls: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    """Replace `cls.name` by `make(original)`, once; keeps classmethods classmethods."""
-    if (cls, name) in _patches:
-        return
-    raw = cls.__dict__.get(name, _MISSING)
-    current = getattr(cls, name)
-    if getattr(current, "__self__", None) is cls:  # a classmethod, bound to the class
-        setattr(cls, name, classmethod(make(current.__func__)))
-    else:
-        setattr(cls, name, make(current))
-    _patches[(cls, name)] = raw
-
-
 def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
     """Wrap `CudagraphDispatcher.initialize_cudagraph_keys(self, cudagraph_mode, uniform_decode_query_len=1)`,
     which the model runner calls once its mode is resolved; now if vLLM imported it, else on import.
@@ -94,7 +78,7 @@ def patch_dispatcher_keys(make: Callable[[Callable[..., Any]], Callable[..., Any
     a dispatcher of their own and call it with the mode alone (`vllm/v1/spec_decode/llm_base_proposer.py`,
     vLLM 0.23 to 0.32); vLLM Ascend's V1 proposers dispatch through the model runner's instead.
     """
-    _patch_after_import(DISPATCHER_MODULE, "CudagraphDispatcher", "initialize_cudagraph_keys", make)
+    patching.patch_after_import(DISPATCHER_MODULE, "CudagraphDispatcher", "initialize_cudagraph_keys", make)
 
 
 def patch_worker_start(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
@@ -103,7 +87,7 @@ def patch_worker_start(make: Callable[[Callable[..., Any]], Callable[..., Any]])
     310P workers), before the executor asks it to start its device, load the model and capture graphs.
     vLLM loads the general plugins in each worker process right before it builds the worker, so the
     module is imported by then and patched at once."""
-    _patch_after_import(WORKER_MODULE, "WorkerBase", "__init__", make)
+    patching.patch_after_import(WORKER_MODULE, "WorkerBase", "__init__", make)
 
 
 def worker_identity(worker: Any) -> tuple[Any, int, int]:
@@ -117,66 +101,15 @@ def patch_engine_initialized(make: Callable[[Callable[..., Any]], Callable[..., 
     """Wrap `PrometheusStatLogger.log_engine_initialized(self)`, where vLLM publishes its info metrics
     (`vllm:cache_config_info`) once the engine is ready, in the process that serves `/metrics`
     (vLLM 0.23 to 0.32); now if vLLM imported it, else on import."""
-    _patch_after_import(STAT_LOGGER_MODULE, "PrometheusStatLogger", "log_engine_initialized", make)
+    patching.patch_after_import(STAT_LOGGER_MODULE, "PrometheusStatLogger", "log_engine_initialized", make)
 
 
-def _patch_after_import(module_name: str, class_name: str, name: str,
-                       make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    """`patch` a class of `module_name` now if it is imported, else right after its first import."""
-    module = sys.modules.get(module_name)
-    if module is not None:
-        patch(getattr(module, class_name), name, make)
-    elif not any(isinstance(finder, _AfterImport) and finder.name == module_name for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport(module_name,
-                                             lambda loaded: patch(getattr(loaded, class_name), name, make)))
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Runs `then(module)` right after the module `name` is first executed, and then steps aside."""
-
-    def __init__(self, name: str, then: Callable[[ModuleType], None]):
-        self.name, self.then = name, then
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)  # the parent package is imported by now
-        if spec is None or spec.loader is None:
-            return spec
-        execute, then = spec.loader.exec_module, self.then
-
-        def exec_module(module: ModuleType) -> None:
-            execute(module)
-            then(module)
-
-        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
-def unpatch_all() -> None:
-    """Undo every patch, restoring what the classes had before (inherited or their own)."""
-    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _AfterImport)]
-    for (cls, name), raw in reversed(list(_patches.items())):
-        if raw is _MISSING:
-            delattr(cls, name)
-        else:
-            setattr(cls, name, raw)
-    _patches.clear()
-
-
-def is_patched(cls: type, name: str) -> bool:
-    return (cls, name) in _patches
-
-
-def unpatched(cls: type, name: str) -> Any:
-    """`cls.name` as it was before our patch (bound, for a classmethod)."""
-    if (cls, name) not in _patches:
-        return getattr(cls, name)
-    raw = _patches[(cls, name)]
-    if raw is _MISSING:  # inherited: what the next class in the MRO has
-        return getattr(super(cls, cls), name)
-    return raw.__get__(None, cls) if hasattr(raw, "__get__") else raw
+def patch_graph_manager(make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Wrap `ModelCudaGraphManager.__init__(self, vllm_config, device, cudagraph_mode, decode_query_len, ...)`:
+    Model Runner V2 builds it once its mode is resolved, and it keys its graphs in `_init_candidates`
+    (vLLM 0.23 to 0.32). vllm-ascend's `ModelAclGraphManager` calls it first; the speculators' managers
+    derive from `CudaGraphManager` alone. Now if vLLM imported it, else on import."""
+    patching.patch_after_import(GRAPH_MANAGER_MODULE, "ModelCudaGraphManager", "__init__", make)
 
 
 def supports_static_graphs() -> bool:
@@ -338,6 +271,20 @@ def captured_graphs(dispatcher: Any) -> tuple[Any, dict[str, list[int]]]:
     return dispatcher.vllm_config, graphs
 
 
+def manager_graphs(manager: Any) -> tuple[Any, dict[str, list[int]]]:
+    """A V2 graph manager's `VllmConfig` and the token counts it captures a graph for, per runtime mode."""
+    graphs: dict[str, list[int]] = {"FULL": [], "PIECEWISE": []}
+    for runtime_mode, descriptors in manager._capture_descs.items():
+        graphs[runtime_mode.name] = sorted({descriptor.num_tokens for descriptor in descriptors})
+    return manager.vllm_config, graphs
+
+
+def runner_facts(vllm_config: Any) -> dict[str, Any]:
+    """The vLLM version and whether Model Runner V2 is on, as `Environment` fields (vllm-ascend patches
+    `use_v2_model_runner` to read `VLLM_USE_V2_MODEL_RUNNER` alone)."""
+    return {"vllm": vllm_version(), "model_runner_v2": bool(vllm_config.use_v2_model_runner)}
+
+
 def worker_class(vllm_config: Any) -> str:
     """The worker class the platform chose (a qualified name; "auto" before the platform's pass)."""
     return str(vllm_config.parallel_config.worker_cls)
@@ -380,7 +327,7 @@ def platform_wrapper_class() -> Any:
     """The active platform's own static-graph wrapper class (`runnable=, vllm_config=, runtime_mode=`, options)."""
     from vllm.utils.import_utils import resolve_obj_by_qualname
 
-    return resolve_obj_by_qualname(unpatched(platform_class(), "get_static_graph_wrapper_cls")())
+    return resolve_obj_by_qualname(patching.unpatched(platform_class(), "get_static_graph_wrapper_cls")())
 
 
 def platform_name() -> str:

@@ -36,9 +36,9 @@ from ...backends.native import NATIVE
 from ...errors import GraphConfigError, invalid
 from ...probes.environment import Environment, assumed_facts, probe_environment
 from ...rules.assumptions import Assumptions
-from ...rules.capture_plan import DecodeShape, runtime_graphs, show_sizes
 from ...rules.config import AUTO, GraphRequest
 from ...rules.drafter import DrafterPlan, on_target_keys
+from ...rules.graph_keys import DecodeShape, ModelRunner, runtime_graphs, show_sizes
 from ...rules.models import ModelInfo
 from ...selection.selector import Selection, check_named, select
 from . import adapter
@@ -130,7 +130,7 @@ def environment_of(vllm_config: Any, assumptions: Assumptions) -> Environment:
             _flag(field, value)
         elif isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise invalid(field, value, f"an integer of at least {least}")
-    return assumptions.apply_to_environment(platform).replace(**sizes)
+    return assumptions.apply_to_environment(platform).replace(**sizes, **adapter.runner_facts(vllm_config))
 
 
 # `adapter.parallel_sizes` keys: vLLM's field, and the least count (None: a flag).
@@ -190,7 +190,7 @@ def record(vllm_config: Any, entry: dict[str, Any], plan: Plan, found: list[Over
     `graphs`: what the model runner captures, once it is known; before, what it will capture
     from the effective settings."""
     plan = _effective(vllm_config, plan, found)
-    shape = DecodeShape(*adapter.decode_limits(vllm_config))
+    shape = DecodeShape(*adapter.decode_limits(vllm_config), runner=ModelRunner(entry["model_runner"]))
     if graphs is None:
         graphs = runtime_graphs(plan.cudagraph_mode, plan.capture_sizes, shape).to_dict()
     drafter = entry.get("drafter")
@@ -261,13 +261,29 @@ def on_dispatcher_keys(original: Callable[..., None]) -> Callable[..., None]:
             original(dispatcher, cudagraph_mode)
             return
         original(dispatcher, cudagraph_mode, uniform_decode_query_len)
-        try:
-            reconcile_worker(*adapter.captured_graphs(dispatcher))
-        except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop a worker that has its keys: say so
-            adapter.logger().warning("graph backend: the worker could not compare its graphs with the record "
-                                     "(%s: %s); the model runner goes on with its own", type(exc).__name__, exc)
+        _reconcile_keys(adapter.captured_graphs, dispatcher)
 
     return initialize_cudagraph_keys
+
+
+def on_graph_manager(original: Callable[..., None]) -> Callable[..., None]:
+    """Wrap Model Runner V2's `ModelCudaGraphManager.__init__`: once it has keyed its graphs, reconcile."""
+
+    def __init__(manager: Any, *args: Any, **kwargs: Any) -> None:
+        original(manager, *args, **kwargs)
+        _reconcile_keys(adapter.manager_graphs, manager)
+
+    return __init__
+
+
+def _reconcile_keys(graphs_of: Callable[[Any], tuple[Any, dict[str, list[int]]]], keys: Any) -> None:
+    """`reconcile_worker` on what `keys` (a dispatcher or a graph manager) captures; a bug of ours must not
+    stop a worker that has its graph keys: it is one WARNING."""
+    try:
+        reconcile_worker(*graphs_of(keys))
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not stop a worker that has its keys: say so
+        adapter.logger().warning("graph backend: the worker could not compare its graphs with the record "
+                                 "(%s: %s); the model runner goes on with its own", type(exc).__name__, exc)
 
 
 def on_check_and_update_config(original: Callable[..., None]) -> Callable[..., None]:

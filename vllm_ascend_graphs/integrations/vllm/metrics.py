@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ...enums import CUDAGraphMode
-from ...rules.capture_plan import DecodeShape, eager_decode_batches, spans
+from ...rules.graph_keys import DecodeShape, eager_decode_batches, spans
 from . import adapter
 from .decision import recorded
 
