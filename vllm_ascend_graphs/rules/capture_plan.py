@@ -18,6 +18,7 @@ draft-decode steps), the plan adds the size that covers them too.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 from ..enums import CUDAGraphMode
@@ -159,20 +160,14 @@ def plan_capture_sizes(
 
 
 def _with_draft_decode_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, step: int,
-                      notes: list[str]) -> tuple[int, ...]:
+                             notes: list[str]) -> tuple[int, ...]:
     """`sizes` plus the largest draft-decode step (a multiple of `step`) where Model Runner V2's draft-decode
     graphs would otherwise leave draft-decode steps eager: the target's ceiling is above max_num_seqs."""
-    saved_from = draft_decode_eager(mode, sizes, shape)
     cover = shape.max_requests // step * step
-    if not saved_from or cover < 1:
+    if cover < 1 or not draft_decode_eager(mode, sizes, shape):
         return sizes
-    covered = tuple(sorted({*sizes, cover}))
-    saved = sorted(set(saved_from) - set(draft_decode_eager(mode, covered, shape)))
-    if not saved:
-        return sizes
-    notes.append(f"adds {cover}: draft-decode steps of {spans(tuple(saved))} requests would otherwise run eagerly "
-                 f"(Model Runner V2 keys them at one token per request, up to max_num_seqs {shape.max_num_seqs})")
-    return covered
+    return _adding(cover, sizes, lambda chosen: draft_decode_eager(mode, chosen, shape), notes, "draft-decode steps",
+                   f"Model Runner V2 keys them at one token per request, up to max_num_seqs {shape.max_num_seqs}")
 
 
 def _rounds_sizes(mode: CUDAGraphMode, shape: DecodeShape) -> bool:
@@ -197,14 +192,9 @@ def _changed(before: tuple[int, ...], after: tuple[int, ...], notes: list[str], 
 def _with_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, cover: int, step: int,
                 notes: list[str]) -> tuple[int, ...]:
     """`sizes` plus `cover` where that saves decode batches from running eagerly, with a note naming them."""
-    covered = tuple(sorted({*sizes, cover}))
-    saved = sorted(set(eager_decode_batches(mode, sizes, shape)) - set(eager_decode_batches(mode, covered, shape)))
-    if not saved:
-        return sizes
     rounded = "" if cover == shape.ceiling else f", as a multiple of {step}"
-    notes.append(f"adds {cover}: decode batches of {spans(tuple(saved))} requests would otherwise run eagerly "
-                 f"(max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens{rounded})")
-    return covered
+    return _adding(cover, sizes, lambda chosen: eager_decode_batches(mode, chosen, shape), notes, "decode batches",
+                   f"max_num_seqs {shape.max_num_seqs} x {shape.query_len} tokens{rounded}")
 
 
 def _with_draft_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: DecodeShape, step: int,
@@ -218,12 +208,20 @@ def _with_draft_cover(mode: CUDAGraphMode, sizes: tuple[int, ...], shape: Decode
     cover = round_up(shape.max_requests * per_request, step)
     if shape.max_num_batched_tokens is not None and cover > shape.max_num_batched_tokens:
         return sizes
+    return _adding(cover, sizes, lambda chosen: eager_draft_batches(mode, chosen, shape), notes,
+                   "the drafter's first pass of decode batches",
+                   f"max_num_seqs {shape.max_num_seqs} x {per_request} tokens")
+
+
+def _adding(cover: int, sizes: tuple[int, ...], eager_with: Callable[[tuple[int, ...]], tuple[int, ...]],
+            notes: list[str], what: str, why: str) -> tuple[int, ...]:
+    """`sizes` plus `cover` where that leaves fewer batches eager (`eager_with(sizes)`), with a note naming
+    the batches it saves; else `sizes`."""
     covered = tuple(sorted({*sizes, cover}))
-    saved = sorted(set(eager_draft_batches(mode, sizes, shape)) - set(eager_draft_batches(mode, covered, shape)))
+    saved = sorted(set(eager_with(sizes)) - set(eager_with(covered)))
     if not saved:
         return sizes
-    notes.append(f"adds {cover}: the drafter's first pass of decode batches of {spans(tuple(saved))} requests would "
-                 f"otherwise run eagerly (max_num_seqs {shape.max_num_seqs} x {per_request} tokens)")
+    notes.append(f"adds {cover}: {what} of {spans(tuple(saved))} requests would otherwise run eagerly ({why})")
     return covered
 
 
