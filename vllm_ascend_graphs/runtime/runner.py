@@ -37,7 +37,7 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -48,9 +48,6 @@ from ..rules.config import CAPTURE_POLICIES
 from .capture_errors import CAPTURE_FAILURES, capture_error
 from .devices import DeviceGraphs, Recording, get_device
 from .graph_entry import GraphEntry
-
-if TYPE_CHECKING:
-    from ..backends.base import GraphBackend
 
 logger = logging.getLogger("vllm_ascend_graphs")
 
@@ -86,6 +83,23 @@ class RunnerOptions(NamedTuple):
         return self
 
 
+class GraphDuties(Protocol):
+    """What the runner asks of a backend (a `GraphBackend` is one): its name and device, and how it
+    captures and replays on the device."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def device(self) -> str | None: ...
+
+    def capture(self, graphs: DeviceGraphs, fn: Callable[..., Any], static_inputs: Sequence[Any], *,
+                pool: object, mode: CUDAGraphMode) -> Recording | None:
+        """One graph recorded; None: nothing captured, and that key runs eagerly."""
+
+    def replay(self, graphs: DeviceGraphs, recording: Recording, mode: CUDAGraphMode) -> None: ...
+
+
 class _DeviceGraphsOnly:
     """The capture/replay duties when no backend is given: record on the device, replay as recorded."""
 
@@ -116,7 +130,7 @@ class GraphRunner:
     """
 
     def __init__(self, fn: Callable[..., Any], sizes: Iterable[int], options: RunnerOptions | None = None, *,
-                 backend: GraphBackend | None = None):
+                 backend: GraphDuties | None = None):
         options = (options or RunnerOptions()).checked()
         self._fn = fn
         self._backend = backend
@@ -298,7 +312,7 @@ class GraphRunner:
                 f"{len(self.dropped)} dropped>")
 
 
-def _resolve_device(device: str | DeviceGraphs | None, backend: GraphBackend | None) -> DeviceGraphs | None:
+def _resolve_device(device: str | DeviceGraphs | None, backend: GraphDuties | None) -> DeviceGraphs | None:
     if isinstance(device, DeviceGraphs):
         return device
     if isinstance(device, str):
