@@ -11,7 +11,7 @@ from unittest.mock import MagicMock
 import pytest
 
 from vllm_ascend_graphs import GraphConfigError
-from vllm_ascend_graphs.integrations.vllm import adapter, decision
+from vllm_ascend_graphs.integrations.vllm import adapter, decision, patching
 
 UNREADABLE = [
     ("compilation_config", "mode", 9, "compilation_config.mode: got 9 (int); allowed: STOCK_TORCH_COMPILE, "
@@ -44,8 +44,7 @@ def passes():
     from vllm.platforms import current_platform
 
     platform = type(current_platform)
-    raw = adapter._patches.get((platform, "check_and_update_config"), platform.__dict__["check_and_update_config"])
-    own = raw.__func__
+    own = patching.unpatched(platform, "check_and_update_config").__func__
     return platform, own, decision.on_check_and_update_config(own)
 
 

@@ -18,7 +18,8 @@ from vllm_ascend_graphs.integrations.vllm import adapter, decision, patching
 MODEL_RUNNER = "vLLM's model runner"
 
 
-def worker_config(mode_name: str, sizes: list[int], max_num_seqs: int, record_graphs: dict[str, list[int]]):
+def worker_config(mode_name: str, sizes: list[int], max_num_seqs: int, record_graphs: dict[str, list[int]],
+                  runner: str = "V1"):
     """A `VllmConfig` as a worker receives it: the platform's settings and our record in `additional_config`."""
     from vllm.config import CUDAGraphMode, SchedulerConfig, VllmConfig
     from vllm.config.compilation import CompilationMode
@@ -34,8 +35,8 @@ def worker_config(mode_name: str, sizes: list[int], max_num_seqs: int, record_gr
     summary = f"graph backend: aclgraph, cudagraph_mode {mode_name}"
     config.additional_config = {decision.RECORD_KEY: {
         "backend": "aclgraph", "cudagraph_mode": mode_name, "npugraph_ex": False, "static_kernel": False,
-        "capture_sizes": list(sizes), "options": {}, "graphs": record_graphs, "notes": [], "overrides": [],
-        "decided": summary, "summary": summary}}
+        "capture_sizes": list(sizes), "options": {}, "graphs": record_graphs, "model_runner": runner, "drafter": None,
+        "notes": [], "overrides": [], "decided": summary, "summary": summary}}
     return config
 
 
@@ -185,14 +186,15 @@ def start_v2(monkeypatch):
 
 def test_a_v2_worker_that_keys_what_the_record_says_is_silent(start_v2, warnings):
     config = worker_config("FULL_AND_PIECEWISE", [1, 2, 4, 8, 12], 12,
-                           {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": [1, 2, 4, 8, 12]})
+                           {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": [1, 2, 4, 8, 12]}, runner="V2")
     start_v2(config)
     assert warnings() == [] and config.additional_config[decision.RECORD_KEY]["overrides"] == []
 
 
 def test_a_v2_worker_that_keys_otherwise_warns_once_and_records_it(start_v2, warnings):
     # The record predicted decode graphs up to 16 tokens; V2 keys them only up to max_num_seqs, 12.
-    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 16], 12, {"FULL": [1, 2, 4, 8, 16], "PIECEWISE": []})
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 16], 12, {"FULL": [1, 2, 4, 8, 16], "PIECEWISE": []},
+                           runner="V2")
     start_v2(config)
     text = (f"{MODEL_RUNNER} changed graphs from FULL [1, 2, 4, 8, 16], PIECEWISE [] to FULL [1, 2, 4, 8], "
             "PIECEWISE []")
@@ -207,7 +209,8 @@ def test_a_failing_v2_reconcile_is_a_warning_and_the_manager_keeps_its_keys(star
         raise AttributeError("_capture_descs")
 
     monkeypatch.setattr(adapter, "manager_graphs", broken)
-    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 12], 12, {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": []})
+    config = worker_config("FULL_DECODE_ONLY", [1, 2, 4, 8, 12], 12, {"FULL": [1, 2, 4, 8, 12], "PIECEWISE": []},
+                           runner="V2")
     assert start_v2(config).needs_capture()
     assert warnings() == ["graph backend: the worker could not compare its graphs with the record (AttributeError: "
                           "_capture_descs); the model runner goes on with its own"]
