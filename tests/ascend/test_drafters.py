@@ -89,7 +89,7 @@ def test_where_the_real_start_raises_the_plan_starts_or_says_why_first(contract,
     if case.expect(VERSION).error:
         assert "config" not in result, where(case)  # our error came first (test_contract checks its text)
         return
-    record, real = drafters(contract, case)
+    record, real = result["config"]["record"], result["worker"]["drafter"]
     assert "error" not in real and record["cudagraph_mode"] in MODES_WITHOUT_FULL_GRAPHS, where(case)
     assert any("disable_padded_drafter_batch" in note for note in record["notes"]), where(case)
 

@@ -109,8 +109,19 @@ def static_platform(monkeypatch):
 
 
 def test_the_wrapper_hook_names_our_chooser_and_keeps_the_platforms_own_answer(static_platform):
-    assert static_platform.get_static_graph_wrapper_cls() == runtime_hooks.WRAPPER  # before any decision too
+    """On vLLM's CPU platform ACLGraph and XliteGraph (device npu) would be ours to run: our chooser is named,
+    before any decision too."""
+    assert static_platform.get_static_graph_wrapper_cls() == runtime_hooks.WRAPPER
     assert patching.unpatched(static_platform, "get_static_graph_wrapper_cls")() == PLATFORM_WRAPPER
+
+
+def test_where_the_platform_runs_every_registered_backend_itself_it_names_its_own_wrapper(static_platform,
+                                                                                           monkeypatch):
+    """vLLM Ascend's NPU platform with only the builtins: aclgraph and xlite capture on `npu`, native and eager
+    have no device, so its own wrapper is the answer (its own unit tests ask for it by name)."""
+    monkeypatch.setattr(adapter, "platform_device_type", lambda: "npu")
+    assert not runtime_hooks.any_ours()
+    assert static_platform.get_static_graph_wrapper_cls() == PLATFORM_WRAPPER
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@ vLLM asks the platform which class captures and replays each piece of piecewise 
 
 vLLM names the wrapper class when it compiles, which a worker may do holding no current config
 (vLLM's CPU worker and vLLM Ascend's NPU worker profile without one), so the hook always names
-`static_graph_wrapper`, which chooses for each piece from the config vLLM hands it. The compiler
+`static_graph_wrapper`, which chooses for each piece from the config vLLM hands it, wherever a
+registered backend may need it (on vLLM Ascend's NPU platform with only the builtins, none does, and
+the platform's own answer stands). The compiler
 is named while the model is built, under the model's config. Full graphs are the model runner's
 own wrapper, which no platform hook names. On a platform without static graphs (vLLM's CPU
 build) none of this is hooked.
@@ -73,12 +75,23 @@ def answering(ours: str) -> Callable[[Callable[[type], str]], Callable[[type], s
 
 
 def naming(ours: str) -> Callable[[Callable[[type], str]], Callable[[type], str]]:
-    """A patch for a platform hook that names a class: always `ours`."""
+    """A patch for a platform hook that names a class: `ours` (which chooses per piece) wherever a
+    registered backend may need our runtime on this platform, else the platform's own answer, so that
+    an install whose backends the platform all runs itself answers as the platform alone."""
 
     def make(original: Callable[[type], str]) -> Callable[[type], str]:
-        return lambda platform_cls: ours
+        def hook(platform_cls: type) -> str:
+            return ours if any_ours() else original(platform_cls)
+
+        return hook
 
     return make
+
+
+def any_ours() -> bool:
+    """Whether any registered backend is one our runtime would run on the active platform."""
+    device = adapter.platform_device_type()
+    return any(owns_runtime(entry.backend, device) for entry in get_registry().entries())
 
 
 def wrapper_class(vllm_config: Any) -> Any:
