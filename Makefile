@@ -13,6 +13,10 @@ ASCEND_STAMPS := $(ASCEND_VLLMS:%=$(ASCEND_ROOT)/vllm-%/.installed)
 
 .PHONY: demo test clean
 
+# Bytecode is cached, as after a pip install: the tests start many Python processes (vLLM engines, the
+# contract tier's cases), which would otherwise compile every module they import from source each time.
+unexport PYTHONDONTWRITEBYTECODE
+
 demo: $(STAMP)
 	$(PYTHON) examples/offline_inference.py
 
