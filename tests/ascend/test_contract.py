@@ -67,11 +67,10 @@ def test_the_xlite_worker_runs_exactly_when_the_plan_is_xlite(contract, case):
 
 @pytest.mark.parametrize("case", built, ids=[c.id for c in built])
 def test_vllm_ascends_own_wrapper_and_compiler_run_every_builtin(contract, case):
-    """The plugin's hook names its chooser for every piece; for a builtin backend (`npu` is the
-    platform's own device, or no device) that chooser hands the piece to vllm-ascend's own wrapper,
-    and the compiler is vllm-ascend's."""
+    """Every builtin backend runs on the platform's own device (`npu`) or on none, so the plugin's hook
+    answers as vllm-ascend alone: its own wrapper for every piece, and its own compiler."""
     config = result_of(contract, case)["config"]
-    assert config["wrapper_hook"] == "vllm_ascend_graphs.integrations.vllm.runtime_hooks.static_graph_wrapper"
+    assert config["wrapper_hook"] == "vllm_ascend.compilation.acl_graph.ACLGraphWrapper", where(case)
     assert config["piece_wrapper"] == "vllm_ascend.compilation.acl_graph.ACLGraphWrapper", where(case)
     assert config["compiler"] == "vllm_ascend.compilation.compiler_interface.AscendCompiler", where(case)
 
