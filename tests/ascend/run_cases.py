@@ -29,10 +29,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PARALLEL = 2
 # Libraries the cases import that are neither vLLM's nor vllm-ascend's: imported once here, before the
-# forks, instead of once per case (about 2 s a case). vLLM's and vllm-ascend's own modules are left to
-# each case, which imports them in the order a real start does, around vllm-ascend's patches.
+# forks, instead of once per case (about 2 s a case).
 SHARED_LIBRARIES = ("numba", "fastapi", "mistral_common", "xgrammar", "opentelemetry", "compressed_tensors",
                     "pydantic_extra_types", "email_validator", "jsonschema", "loguru", "grpc")
+# vllm-ascend's platform patches, which every case applies when it loads the plugins: the vLLM modules
+# they import are imported here too (about 2 s a case), unpatched; each case's own plugin load then
+# patches them as a real start does. vllm-ascend's own modules are left to each case.
+PLATFORM_PATCHES = ("vllm_ascend", "patch", "platform")
 
 
 def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
@@ -49,6 +52,9 @@ def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
     for library in SHARED_LIBRARIES:
         if importlib.util.find_spec(library) is not None:
             importlib.import_module(library)
+    for module in vllm_modules_patched(Path(setup["vllm_ascend"]).joinpath(*PLATFORM_PATCHES)):
+        with contextlib.suppress(ImportError):  # (a module of another vLLM: the patch checks the version)
+            importlib.import_module(module)
     assert not device_type_known(), "the device type must be left for each case to set"
 
     from cases import BY_ID
@@ -73,6 +79,20 @@ def main(setup_file: str, out_dir: str, case_ids: list[str]) -> int:
     while running:
         failed += _reap(running)
     return 1 if failed else 0
+
+
+def vllm_modules_patched(folder: Path) -> list[str]:
+    """The vLLM modules the patch modules in `folder` import (`import vllm.x`, `from vllm.x import y`)."""
+    import ast
+
+    found: set[str] = set()
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("vllm."):
+                found.add(node.module or "")
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names if alias.name.startswith("vllm."))
+    return sorted(found)
 
 
 def device_type_known() -> bool:
