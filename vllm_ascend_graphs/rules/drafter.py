@@ -190,7 +190,7 @@ class DrafterPlan(NamedTuple):
             eager = (f"; decode batches of {spans(phase.eager_batches)} requests run eagerly"
                      if phase.eager_batches else "")
             lines.append(f"{phase.phase}: FULL {list(graphs.full)}, PIECEWISE {list(graphs.piecewise)} "
-                         f"({phase.tokens_per_request} tokens per request){eager}")
+                         f"({phase.tokens_per_request} token{'' if phase.tokens_per_request == 1 else 's'} per request){eager}")
         return lines
 
 
