@@ -189,8 +189,9 @@ class DrafterPlan(NamedTuple):
             graphs = phase.graphs
             eager = (f"; decode batches of {spans(phase.eager_batches)} requests run eagerly"
                      if phase.eager_batches else "")
+            tokens = f"{phase.tokens_per_request} token{'' if phase.tokens_per_request == 1 else 's'}"
             lines.append(f"{phase.phase}: FULL {list(graphs.full)}, PIECEWISE {list(graphs.piecewise)} "
-                         f"({phase.tokens_per_request} token{'' if phase.tokens_per_request == 1 else 's'} per request){eager}")
+                         f"({tokens} per request){eager}")
         return lines
 
 
