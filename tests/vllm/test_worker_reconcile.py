@@ -99,23 +99,30 @@ def test_a_proposers_dispatcher_is_left_alone(warnings):
     assert warnings() == [] and config.additional_config[decision.RECORD_KEY]["overrides"] == []
 
 
-def test_the_dispatcher_is_patched_when_something_imports_it_and_unpatched_after():
+def test_the_graph_keys_are_patched_when_something_imports_them_and_unpatched_after():
+    """V1's dispatcher and V2's graph manager, in a fresh process: nothing is imported for the patch, each is
+    patched right after its own module's import, undone by `unpatch_all`, and patched at once when its
+    module is already imported."""
     code = """
 import sys
 import vllm.config
 from vllm_ascend_graphs.integrations.vllm import adapter, patching
 calls = []
 def make(original):
-    def wrapped(self, *args):
+    def wrapped(self, *args, **kwargs):
         calls.append(args)
-        return original(self, *args)
+        return original(self, *args, **kwargs)
     return wrapped
 adapter.patch_dispatcher_keys(make)
-assert adapter.DISPATCHER_MODULE not in sys.modules  # nothing imported for it
+adapter.patch_graph_manager(make)  # both wait for their own module
+assert adapter.DISPATCHER_MODULE not in sys.modules and adapter.GRAPH_MANAGER_MODULE not in sys.modules
+from vllm.v1.worker.gpu.cudagraph_utils import ModelCudaGraphManager
+assert ModelCudaGraphManager.__init__.__name__ == "wrapped"
 from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
 assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
 patching.unpatch_all()
 assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "initialize_cudagraph_keys"
+assert ModelCudaGraphManager.__init__.__name__ == "__init__"
 assert not [f for f in sys.meta_path if type(f).__name__ == "_AfterImport"]
 adapter.patch_dispatcher_keys(make)  # now imported: patched at once
 assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
@@ -214,27 +221,3 @@ def test_a_failing_v2_reconcile_is_a_warning_and_the_manager_keeps_its_keys(star
     assert start_v2(config).needs_capture()
     assert warnings() == ["graph backend: the worker could not compare its graphs with the record (AttributeError: "
                           "_capture_descs); the model runner goes on with its own"]
-
-
-def test_the_v2_graph_manager_is_patched_when_something_imports_it_and_unpatched_after():
-    code = """
-import sys
-import vllm.config
-from vllm_ascend_graphs.integrations.vllm import adapter, patching
-def make(original):
-    def wrapped(self, *args, **kwargs):
-        return original(self, *args, **kwargs)
-    return wrapped
-adapter.patch_dispatcher_keys(make)
-adapter.patch_graph_manager(make)  # both wait for their own module
-assert adapter.GRAPH_MANAGER_MODULE not in sys.modules
-from vllm.v1.worker.gpu.cudagraph_utils import ModelCudaGraphManager
-assert ModelCudaGraphManager.__init__.__name__ == "wrapped"
-from vllm.v1.cudagraph_dispatcher import CudagraphDispatcher
-assert CudagraphDispatcher.initialize_cudagraph_keys.__name__ == "wrapped"
-patching.unpatch_all()
-assert ModelCudaGraphManager.__init__.__name__ == "__init__"
-print("ok")
-"""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.stdout.strip().endswith("ok"), done.stderr[-3000:]
